@@ -1,0 +1,584 @@
+// Inference rules. Each rule states the evidence it needs; the kernel behaviour
+// they rest on is in ../shared/KERNEL-FACTS.md and docs/inference.md.
+#include "inference/infer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+
+namespace lp {
+namespace {
+
+constexpr int64_t kNs = 1'000'000'000;
+constexpr int64_t kInf = std::numeric_limits<int64_t>::max() / 4;
+// When a listener's initial SYN-ACK timeout is not measured, wait as long as the
+// slowest common stack (3 s: old Linux, old Windows) before calling a SYN-ACK unrepeated.
+constexpr double kDefaultInitialRto = 3.0;
+// A client that reset the handshake within this time of the SYN-ACK did not wait for
+// the listener's answer to anything: its own kernel (or a scanner) reset it.
+constexpr int64_t kClientResetWindow = kNs / 2;
+
+double secs(int64_t ns) { return double(ns) / double(kNs); }
+int64_t to_ns(double s) { return int64_t(std::llround(s * double(kNs))); }
+std::string fmt_t(int64_t ns, int64_t t0) { return fmt::format("{:.3f}s", secs(ns - t0)); }
+
+struct ListenerCtx {
+    Endpoint ep;
+    std::vector<Connection*> conns;
+    int64_t rtt_ns = 0;
+    bool rtt_known = false;
+    std::optional<double> initial;  // fitted initial SYN-ACK timeout
+    int64_t end_ns = 0;
+    int64_t t0 = 0;
+};
+
+int64_t answer_window(const ListenerCtx& L) {
+    return std::max<int64_t>(3 * L.rtt_ns, 20'000'000);
+}
+
+// Times of the SYN-ACKs the listener's timer sent, starting with the first SYN-ACK.
+std::vector<int64_t> timer_times(const Connection& c) {
+    std::vector<int64_t> t;
+    for (size_t i = 0; i < c.synack_ns.size(); ++i)
+        if ((i == 0 && !c.first_synack_missing) || (i < c.synack_timer.size() && c.synack_timer[i]))
+            t.push_back(c.synack_ns[i]);
+    return t;
+}
+
+std::optional<int64_t> proof_ns(const Connection& c) {
+    std::optional<int64_t> p;
+    for (auto v : {c.server_ack_data_ns, c.server_payload_ns, c.server_fin_ns})
+        if (v && (!p || *v < *p)) p = v;
+    return p;
+}
+
+std::optional<int64_t> known_accepted_ns(const Connection& c) {
+    std::optional<int64_t> p;
+    for (auto v : {c.server_payload_ns, c.server_fin_ns})
+        if (v && (!p || *v < *p)) p = v;
+    return p;
+}
+
+// Marks SYN-ACK retransmissions as timer-driven unless they answer a client SYN
+// that came just before.
+void mark_timers(Connection& c, const ListenerCtx& L) {
+    c.synack_timer.assign(c.synack_ns.size(), false);
+    const int64_t w = answer_window(L);
+    std::vector<int64_t> syns;
+    for (const auto& e : c.events)
+        if (e.kind == EventKind::syn || e.kind == EventKind::syn_retransmit) syns.push_back(e.t_ns);
+    int n = 0;
+    for (size_t i = 0; i < c.synack_ns.size(); ++i) {
+        if (i == 0 && !c.first_synack_missing) continue;  // the answer to the SYN itself
+        const int64_t t = c.synack_ns[i];
+        bool answers_syn = false;
+        for (auto s : syns)
+            if (s <= t && t - s <= w && (i == 0 || s > c.synack_ns[i - 1])) answers_syn = true;
+        c.synack_timer[i] = !answers_syn;
+        if (!answers_syn) ++n;
+    }
+    c.timer_retransmits = n;
+    size_t j = 0;
+    for (auto& e : c.events)
+        if ((e.kind == EventKind::synack || e.kind == EventKind::synack_retransmit) && e.dir == Dir::from_listener &&
+            j < c.synack_timer.size())
+            e.timer = c.synack_timer[j++];
+}
+
+bool spoiled(const Connection& c) {
+    if (!c.client_rst_ns) return false;
+    if (c.final_ack_ns && *c.final_ack_ns < *c.client_rst_ns) return false;
+    if (c.synack_ns.empty()) return !c.refused_ns;  // the client gave up before any answer
+    return *c.client_rst_ns - c.synack_ns.front() <= kClientResetWindow;
+}
+
+}  // namespace
+
+double nominal_gap(double initial, size_t k) {
+    return std::min(initial * std::pow(2.0, double(k)), 120.0);
+}
+
+double overdue_margin(double nominal) { return 0.15 * nominal + 0.7; }
+
+bool schedule_fits(const std::vector<double>& gaps, double initial) {
+    if (gaps.empty()) return false;
+    for (size_t k = 0; k < gaps.size(); ++k) {
+        const double nom = nominal_gap(initial, k);
+        if (gaps[k] < 0.85 * nom - 0.05 || gaps[k] > nom + overdue_margin(nom)) return false;
+    }
+    return true;
+}
+
+namespace {
+
+// ---- per-connection fates -------------------------------------------------
+
+void classify(Connection& c, const ListenerCtx& L, bool listener_open, bool retries_positive) {
+    c.fate = Fate::unknown;
+    c.fate_reason.clear();
+    c.established_ns.reset();
+    c.stateless = false;
+    const double I = L.initial.value_or(kDefaultInitialRto);
+    const int64_t slack = 3 * L.rtt_ns / 2 + 10'000'000;  // a segment in flight when another was sent
+
+    if (c.synack_ns.empty() && c.refused_ns) {
+        c.fate = Fate::refused;
+        c.fate_reason = "RST answered the SYN";
+        return;
+    }
+    if (spoiled(c)) {
+        c.fate = Fate::reset_by_client;
+        c.fate_reason = c.synack_ns.empty() ? "the client reset before any answer"
+                                            : "the client reset the handshake right after the SYN-ACK";
+        return;
+    }
+    if (c.synack_ns.empty()) {
+        const bool waited = c.syn_count >= 2 || (c.first_syn_ns && L.end_ns - *c.first_syn_ns >= kNs);
+        if (listener_open && waited) {
+            c.fate = Fate::syn_dropped;
+            c.fate_reason = fmt::format("{} SYN(s) met silence", c.syn_count);
+        } else {
+            c.fate_reason = waited ? "no answer at all from this port" : "the capture ends before an answer was due";
+        }
+        return;
+    }
+    const auto proof = proof_ns(c);
+    const int64_t synack0 = c.synack_ns.front();
+    const int64_t due0 = synack0 + to_ns(I + overdue_margin(I));
+
+    if (!c.final_ack_ns) {
+        if (c.timer_retransmits > 0) {
+            c.fate = Fate::half_open;
+            c.fate_reason = fmt::format("never ACKed; SYN-ACK retransmitted {} time(s)", c.timer_retransmits);
+        } else if (L.end_ns >= due0 && (!c.client_rst_ns || *c.client_rst_ns >= due0) && retries_positive) {
+            c.fate = Fate::cookie;
+            c.stateless = true;
+            c.fate_reason = "SYN-ACK never retransmitted although other requests of this listener were: a syncookie";
+        } else {
+            c.fate = Fate::half_open;
+            c.fate_reason = L.end_ns >= due0 ? "never ACKed, SYN-ACK not retransmitted (syncookie or tcp_synack_retries=0: not proven)"
+                                             : "never ACKed";
+        }
+        return;
+    }
+
+    const int64_t ack = *c.final_ack_ns;
+    // Abort on overflow: RST right after the final ACK, while the request was alive.
+    if (c.server_rst_ns && *c.server_rst_ns >= ack && *c.server_rst_ns - ack <= 2 * L.rtt_ns + 50'000'000) {
+        int64_t last_before = synack0;
+        int n_before = 0;
+        for (size_t i = 0; i < c.synack_ns.size(); ++i)
+            if (c.synack_ns[i] <= ack && (i == 0 || c.synack_timer[i])) { last_before = c.synack_ns[i]; ++n_before; }
+        const double next_gap = nominal_gap(I, size_t(std::max(0, n_before - 1)));
+        if (ack - last_before <= to_ns(next_gap + overdue_margin(next_gap)) || c.first_synack_missing) {
+            c.fate = Fate::reset_after_ack;
+            c.fate_reason = fmt::format("RST {:.1f} ms after the final ACK", secs(*c.server_rst_ns - ack) * 1000);
+            return;
+        }
+        c.fate_reason = "RST to a late final ACK (the request may have expired)";
+        return;
+    }
+    // The listener kept retransmitting its SYN-ACK after the final ACK: it did not take it.
+    for (size_t i = 0; i < c.synack_ns.size(); ++i) {
+        if (c.synack_timer[i] && c.synack_ns[i] > ack + slack) {
+            c.fate = Fate::ack_dropped;
+            c.fate_reason = fmt::format("SYN-ACK retransmitted at {} after the final ACK at {}",
+                                        fmt_t(c.synack_ns[i], L.t0), fmt_t(ack, L.t0));
+            if (proof) c.established_ns = c.last_client_ack_before_proof_ns.value_or(*proof);
+            return;
+        }
+    }
+    if (proof) {
+        c.fate = Fate::queued;
+        c.established_ns = ack;
+        c.fate_reason = fmt::format("the listener acknowledged the client's data at {}", fmt_t(*proof, L.t0));
+        // No retransmission before a final ACK sent after the first one was due, yet
+        // established: no request state existed, the SYN-ACK was a syncookie.
+        bool rtx_before_ack = false;
+        for (size_t i = 1; i < c.synack_ns.size(); ++i)
+            if (c.synack_timer[i] && c.synack_ns[i] < ack) rtx_before_ack = true;
+        if (!rtx_before_ack && ack >= due0 && !c.first_synack_missing) {
+            c.stateless = true;
+            c.fate_reason += "; its late ACK found no request state: the SYN-ACK was a syncookie";
+        }
+        return;
+    }
+    // Silence after the final ACK proves the ACK was taken only for a stateful request
+    // (a syncookie ACK dropped on a full queue is silent too).
+    if (c.timer_retransmits > 0) {
+        int64_t last = synack0;
+        int n = 0;
+        for (size_t i = 0; i < c.synack_ns.size(); ++i)
+            if (c.synack_ns[i] <= ack && (i == 0 || c.synack_timer[i])) { last = c.synack_ns[i]; ++n; }
+        const double gap = nominal_gap(I, size_t(std::max(0, n - 1)) + 1);
+        if (L.end_ns >= last + to_ns(gap + overdue_margin(gap))) {
+            c.fate = Fate::queued;
+            c.established_ns = ack;
+            c.fate_reason = "a retransmitting (stateful) request fell silent after the final ACK";
+            return;
+        }
+    }
+    c.fate_reason = "the final ACK met silence: taken, or a syncookie ACK dropped on a full queue (not proven)";
+}
+
+// ---- listener verdicts ----------------------------------------------------
+
+struct FullEvent {
+    int64_t t;
+    const Connection* c;
+    bool syn;  // a dropped SYN (else an overflowing final ACK)
+};
+
+// Whether the request of `c` may still be pending at the listener at time t.
+bool pending_at(const Connection& c, int64_t t, double I) {
+    if (c.synack_ns.empty() || c.stateless || c.fate == Fate::reset_by_client) return false;
+    if (c.synack_ns.front() > t) return false;
+    if (c.established_ns && *c.established_ns <= t) return false;
+    if (c.client_rst_ns && *c.client_rst_ns <= t) return false;
+    if (c.server_rst_ns && *c.server_rst_ns <= t) return false;
+    // Expired: beyond the next nominal retransmission after the last one (with margin).
+    const auto tt = timer_times(c);
+    const double gap = nominal_gap(I, tt.size());
+    if (!tt.empty() && t > tt.back() + to_ns(gap + overdue_margin(gap)) && !c.final_ack_ns) return false;
+    return true;
+}
+
+bool in_queue_at(const Connection& c, int64_t t) {
+    if (!c.established_ns || *c.established_ns >= t) return false;
+    if (auto a = known_accepted_ns(c); a && *a < t) return false;
+    if (c.server_rst_ns && *c.server_rst_ns < t && *c.server_rst_ns > *c.established_ns) return false;
+    return true;
+}
+
+void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
+    auto warn = [&](std::string code, std::string msg) { v.warnings.push_back({std::move(code), std::move(msg)}); };
+    const int64_t t0 = L.t0;
+
+    // RTT: the first SYN answered without retransmission.
+    for (auto* c : L.conns) {
+        if (c->first_syn_ns && !c->synack_ns.empty() && !c->first_synack_missing && c->syn_count == 1) {
+            L.rtt_ns = std::max<int64_t>(0, c->synack_ns.front() - *c->first_syn_ns);
+            L.rtt_known = true;
+            v.rtt_s = secs(L.rtt_ns);
+            break;
+        }
+    }
+    for (auto* c : L.conns) mark_timers(*c, L);
+
+    bool open = false, refused = false;
+    for (auto* c : L.conns) {
+        if (!c->synack_ns.empty()) open = true;
+        if (c->refused_ns && c->synack_ns.empty()) refused = true;
+    }
+    v.port_state = open ? "open" : refused ? "closed" : "no-answer";
+    if (open && refused)
+        warn("port-state-changed", "the port both refused and answered SYNs during the capture");
+
+    // Spoiled handshakes first: nothing below uses them.
+    int spoiled_n = 0;
+    for (auto* c : L.conns)
+        if (spoiled(*c) && !c->synack_ns.empty()) ++spoiled_n;
+    if (spoiled_n > 0)
+        warn("prober-kernel-rst",
+             fmt::format("{} handshake(s) were reset by the client right after the SYN-ACK (the prober's own "
+                         "kernel, or a scanner); no queue or policy verdict is drawn from them",
+                         spoiled_n));
+
+    // SYN-ACK schedule from the request with the most timer retransmissions.
+    const Connection* best = nullptr;
+    for (auto* c : L.conns) {
+        if (spoiled(*c) || c->first_synack_missing || c->timer_retransmits == 0) continue;
+        if (!best || c->timer_retransmits > best->timer_retransmits) best = c;
+    }
+    bool retries_positive = false;
+    for (auto* c : L.conns)
+        if (!spoiled(*c) && c->timer_retransmits > 0) {
+            retries_positive = true;
+            v.retries_at_least = std::max(v.retries_at_least, c->timer_retransmits);
+        }
+    if (best) {
+        const auto tt = timer_times(*best);
+        for (size_t i = 1; i < tt.size(); ++i) v.gaps_s.push_back(std::round(secs(tt[i] - tt[i - 1]) * 1000) / 1000);
+        if (schedule_fits(v.gaps_s, 1.0)) L.initial = 1.0;
+        else if (schedule_fits(v.gaps_s, 3.0)) L.initial = 3.0;
+        else {
+            L.initial = v.gaps_s.front();
+            warn("schedule-irregular", "the SYN-ACK gaps do not follow a doubling schedule from 1 s or 3 s");
+        }
+        v.initial_rto_s = L.initial;
+    }
+
+    // Fates (need the initial timeout for "overdue").
+    for (auto* c : L.conns) classify(*c, L, open, retries_positive);
+    const double I = L.initial.value_or(kDefaultInitialRto);
+
+    // Exact retry count: the request must have been left alone until its next
+    // retransmission was overdue, with too few requests pending for the kernel to prune.
+    if (best) {
+        const auto tt = timer_times(*best);
+        const int n = best->timer_retransmits;
+        const double next = nominal_gap(I, size_t(n));
+        const int64_t deadline = tt.back() + to_ns(next + overdue_margin(next));
+        v.evidence.push_back(fmt::format("SYN-ACK schedule from {} (first SYN-ACK at {}): {} retransmission(s), gaps {}s",
+                                         best->client.str(), fmt_t(tt.front(), t0), n,
+                                         fmt::join(v.gaps_s, "s, ")));
+        const bool cut = (best->client_rst_ns && *best->client_rst_ns < deadline) ||
+                         (best->server_rst_ns && *best->server_rst_ns < deadline) ||
+                         (best->established_ns && *best->established_ns < deadline) ||
+                         (proof_ns(*best) && *proof_ns(*best) < deadline);
+        int max_pending = 0;
+        for (auto t : tt) {
+            int p = 0;
+            for (auto* c : L.conns) p += pending_at(*c, t, I) ? 1 : 0;
+            max_pending = std::max(max_pending, p);
+        }
+        if (L.end_ns < deadline) {
+            warn("retries-capture-too-short",
+                 fmt::format("the capture ends at {}, before the next SYN-ACK retransmission of {} would have been "
+                             "overdue ({}): the retry count is a lower bound",
+                             fmt_t(L.end_ns, t0), best->client.str(), fmt_t(deadline, t0)));
+        } else if (cut) {
+            warn("retries-request-ended", "the request with the most retransmissions ended (ACK or RST) before it "
+                                          "exhausted its retries: the retry count is a lower bound");
+        } else if (max_pending >= 5) {
+            warn("retries-pruning-possible",
+                 fmt::format("{} requests were pending at once; Linux may lower the retries of old requests when "
+                             "more than half the queue is pending: the count is a lower bound", max_pending));
+        } else {
+            v.retries = n;
+            // Other exhausted requests must agree.
+            for (auto* c : L.conns) {
+                if (c == best || spoiled(*c) || c->first_synack_missing || c->synack_ns.empty() || c->stateless) continue;
+                if (c->fate != Fate::half_open && c->fate != Fate::ack_dropped) continue;
+                const auto t2 = timer_times(*c);
+                const double g2 = nominal_gap(I, size_t(c->timer_retransmits));
+                const int64_t d2 = t2.back() + to_ns(g2 + overdue_margin(g2));
+                const bool cut2 = (c->client_rst_ns && *c->client_rst_ns < d2) ||
+                                  (c->server_rst_ns && *c->server_rst_ns < d2) || proof_ns(*c);
+                if (!cut2 && L.end_ns >= d2 && c->timer_retransmits != n && c->timer_retransmits > 0) {
+                    v.retries.reset();
+                    warn("retries-disagree",
+                         fmt::format("{} exhausted after {} retransmission(s) but {} after {}", best->client.str(), n,
+                                     c->client.str(), c->timer_retransmits));
+                    break;
+                }
+            }
+        }
+    }
+
+    // ---- accept queue ----
+    std::vector<FullEvent> events;
+    auto E = [&](int64_t t) {
+        int n = 0;
+        for (auto* c : L.conns) n += in_queue_at(*c, t) ? 1 : 0;
+        return n;
+    };
+    auto pending = [&](int64_t t) {
+        int n = 0;
+        for (auto* c : L.conns) n += pending_at(*c, t, I) ? 1 : 0;
+        return n;
+    };
+    int rst_n = 0, drop_n = 0;
+    const Connection *rst_ex = nullptr, *drop_ex = nullptr;
+    for (auto* c : L.conns) {
+        if (c->fate == Fate::ack_dropped || c->fate == Fate::reset_after_ack) {
+            events.push_back({*c->final_ack_ns, c, false});
+            if (c->fate == Fate::reset_after_ack) { ++rst_n; if (!rst_ex) rst_ex = c; }
+            else { ++drop_n; if (!drop_ex) drop_ex = c; }
+        }
+    }
+    bool syn_drop_full = false;
+    const Connection* syn_drop_ex = nullptr;
+    int64_t syn_drop_t = 0;
+    for (auto* c : L.conns) {
+        if (c->fate != Fate::syn_dropped || !c->first_syn_ns) continue;
+        const int64_t t = *c->first_syn_ns;
+        const int p = pending(t), e = E(t);
+        // With at most one request pending (and no more than are queued), a dropped SYN
+        // means the accept queue was full: a SYN-queue drop would need qlen >= capacity.
+        if (e >= 1 && p <= 1 && p <= e) {
+            events.push_back({t, c, true});
+            if (!syn_drop_full) { syn_drop_full = true; syn_drop_ex = c; syn_drop_t = t; }
+        }
+    }
+    std::sort(events.begin(), events.end(), [](const FullEvent& a, const FullEvent& b) { return a.t < b.t; });
+
+    bool app_accepts = false;
+    const Connection* accepted_ex = nullptr;
+    for (auto* c : L.conns)
+        if (known_accepted_ns(*c)) { app_accepts = true; if (!accepted_ex) accepted_ex = c; }
+
+    if (!events.empty()) {
+        const FullEvent& first = events.front();
+        const int members = E(first.t);
+        int unresolved = 0;
+        for (auto* c : L.conns)
+            if (c->final_ack_ns && *c->final_ack_ns < first.t && c->fate == Fate::unknown) ++unresolved;
+        bool entered_later = false;
+        for (auto* c : L.conns)
+            if (c->established_ns && *c->established_ns > first.t) entered_later = true;
+        const std::string why_full = first.syn
+            ? fmt::format("the SYN of {} at {} was dropped", first.c->client.str(), fmt_t(first.t, t0))
+            : fmt::format("the final ACK of {} at {} was {}", first.c->client.str(), fmt_t(first.t, t0),
+                          first.c->fate == Fate::reset_after_ack ? "answered by RST" : "dropped");
+        if (unresolved > 0) {
+            warn("accept-queue-unresolved",
+                 fmt::format("the queue was full when {}, but {} earlier handshake(s) have no proven outcome, so "
+                             "the number queued is unknown", why_full, unresolved));
+        } else if (members < 1) {
+            warn("accept-queue-inconsistent", fmt::format("the queue looked full when {} with no connection "
+                                                          "proven queued", why_full));
+        } else if (app_accepts || entered_later) {
+            v.capacity_at_most = members;
+            warn("listener-accepts",
+                 fmt::format("the application accepted connections during the capture{}, so the {} connection(s) "
+                             "queued when {} are an upper bound of the capacity",
+                             accepted_ex ? " (" + accepted_ex->client.str() + " got data or FIN)" : "", members,
+                             why_full));
+        } else {
+            bool consistent = true;
+            for (const auto& ev : events)
+                if (E(ev.t) != members) consistent = false;
+            if (!consistent) {
+                warn("accept-queue-inconsistent", "the number of queued connections differs between the moments "
+                                                  "the queue was seen full");
+            } else {
+                v.capacity = members;
+                v.backlog = members - 1;
+                v.evidence.push_back(fmt::format("accept queue full with {} connection(s) established when {}",
+                                                 members, why_full));
+            }
+        }
+    } else {
+        int most = 0;
+        for (auto* c : L.conns)
+            if (c->established_ns) most = std::max(most, E(*c->established_ns + 1));
+        if (most > 0) {
+            v.capacity_at_least = most;
+            if (!app_accepts)
+                v.evidence.push_back(fmt::format("accept queue held at least {} connection(s); it never showed full",
+                                                 most));
+        }
+    }
+    if (syn_drop_full) {
+        v.on_full_syn = "drop";
+        v.evidence.push_back(fmt::format("SYN dropped while the accept queue was full: {} at {}",
+                                         syn_drop_ex->client.str(), fmt_t(syn_drop_t, t0)));
+    }
+    if (rst_n && drop_n) {
+        warn("on-full-ack-conflict", "some final ACKs were dropped and others answered by RST");
+    } else if (rst_n) {
+        v.on_full_ack = "rst";
+        v.evidence.push_back(fmt::format("final ACK on a full queue answered by RST: {} ({}) — tcp_abort_on_overflow=1",
+                                         rst_ex->client.str(), rst_ex->fate_reason));
+    } else if (drop_n) {
+        v.on_full_ack = "drop";
+        v.evidence.push_back(fmt::format("final ACK on a full queue dropped: {} ({}) — tcp_abort_on_overflow=0",
+                                         drop_ex->client.str(), drop_ex->fate_reason));
+    }
+
+    // ---- SYN queue and syncookies ----
+    auto stateful_pending = [&](int64_t t, bool& all_proven) {
+        int n = 0;
+        all_proven = true;
+        for (auto* c : L.conns) {
+            if (!pending_at(*c, t, I)) continue;
+            if (c->first_syn_ns && *c->first_syn_ns >= t) continue;
+            ++n;
+            if (c->timer_retransmits == 0) all_proven = false;
+        }
+        return n;
+    };
+    const Connection* first_cookie = nullptr;
+    for (auto* c : L.conns)
+        if (c->stateless && c->first_syn_ns && (!first_cookie || *c->first_syn_ns < *first_cookie->first_syn_ns))
+            first_cookie = c;
+    const Connection* first_sq_drop = nullptr;
+    for (auto* c : L.conns) {
+        if (c->fate != Fate::syn_dropped || !c->first_syn_ns) continue;
+        const int64_t t = *c->first_syn_ns;
+        if (E(t) != 0) continue;
+        bool admitted_before = false;
+        for (auto* s : L.conns)
+            if (s->timer_retransmits > 0 && s->first_syn_ns && *s->first_syn_ns < t) admitted_before = true;
+        if (admitted_before && (!first_sq_drop || t < *first_sq_drop->first_syn_ns)) first_sq_drop = c;
+    }
+    if (first_cookie && first_sq_drop) {
+        warn("syncookies-conflict", "the listener both sent syncookies and dropped SYNs with room in its accept queue");
+    } else if (first_cookie) {
+        bool proven = true;
+        const int p = stateful_pending(*first_cookie->first_syn_ns, proven);
+        if (p == 0 && proven) {
+            v.syncookies = "always";
+            v.evidence.push_back(fmt::format("syncookie sent to {} with no request pending — tcp_syncookies=2",
+                                             first_cookie->client.str()));
+        } else if (retries_positive) {
+            v.syncookies = "on-overflow";
+            if (proven) {
+                v.syn_queue_capacity = p;
+                v.evidence.push_back(fmt::format("{} stateful request(s) pending, then a syncookie to {} — "
+                                                 "tcp_syncookies=1", p, first_cookie->client.str()));
+            } else {
+                warn("syn-queue-unresolved", "some requests pending before the first syncookie are not proven "
+                                             "stateful: SYN-queue capacity unknown");
+            }
+        }
+    } else if (first_sq_drop) {
+        bool proven = true;
+        const int p = stateful_pending(*first_sq_drop->first_syn_ns, proven);
+        v.syncookies = "off";
+        v.evidence.push_back(fmt::format("SYN of {} dropped with {} stateful request(s) pending and room in the "
+                                         "accept queue — tcp_syncookies=0", first_sq_drop->client.str(), p));
+        if (proven && p > 0) v.syn_queue_capacity = p;
+    } else {
+        int most = 0;
+        for (auto* c : L.conns) {
+            if (c->timer_retransmits == 0 || c->synack_ns.empty()) continue;
+            bool proven = true;
+            most = std::max(most, stateful_pending(c->synack_ns.front() + 1, proven));
+        }
+        if (most > 0) v.syn_queue_capacity_at_least = most;
+    }
+}
+
+}  // namespace
+
+Analysis analyze(Tracker& tracker, const SourceInfo& source, const InferOptions& opt) {
+    Analysis a;
+    a.source = source;
+    a.t0_ns = tracker.first_ns().value_or(0);
+    int64_t end = tracker.last_ns().value_or(0);
+    if (opt.end_ns) end = std::max(end, *opt.end_ns);
+    if (source.end_ns) end = std::max(end, *source.end_ns);
+    a.end_ns = end;
+
+    // Listeners in order of first appearance.
+    std::map<Endpoint, size_t> index;
+    std::vector<ListenerCtx> ctxs;
+    for (auto& up : tracker.connections_mut()) {
+        Connection* c = up.get();
+        if (opt.listener && c->server != *opt.listener) continue;
+        if (!c->first_syn_ns && c->synack_ns.empty() && !opt.listener) continue;
+        auto [it, inserted] = index.try_emplace(c->server, ctxs.size());
+        if (inserted) {
+            ctxs.push_back({});
+            ctxs.back().ep = c->server;
+        }
+        ctxs[it->second].conns.push_back(c);
+    }
+    for (auto& L : ctxs) {
+        L.end_ns = end;
+        L.t0 = a.t0_ns;
+        ListenerVerdict v;
+        v.listener = L.ep;
+        infer_listener(L, v);
+        for (auto* c : L.conns) v.connections.push_back(c);
+        a.listeners.push_back(std::move(v));
+    }
+    return a;
+}
+
+}  // namespace lp

@@ -1,0 +1,30 @@
+// Inference: from tracked connections to per-listener verdicts. It only states
+// what the trace proves (see ../shared/CONTRACT.md); everything else stays
+// unknown with a warning that says why.
+#pragma once
+#include <optional>
+
+#include "inference/verdict.hpp"
+#include "tracker/tracker.hpp"
+
+namespace lp {
+
+struct InferOptions {
+    std::optional<Endpoint> listener;  // report only this listener
+    // The capture provably lasted until here (pcapng end, live clock); else the last packet.
+    std::optional<int64_t> end_ns;
+};
+
+// Classifies every connection (fate, timers) and derives the listener verdicts.
+// Safe to call repeatedly on a growing tracker (the live probe does).
+Analysis analyze(Tracker& tracker, const SourceInfo& source, const InferOptions& opt);
+
+// Schedule fitting, exposed for tests: the nominal doubling schedule from `initial`
+// (capped at 120 s) fits `gaps` within the tolerance of coalesced kernel timers.
+bool schedule_fits(const std::vector<double>& gaps, double initial);
+// Tolerance (seconds) allowed after a nominal gap before a retransmission counts as overdue.
+double overdue_margin(double nominal_gap_s);
+// Nominal gap k (0-based) of a doubling schedule.
+double nominal_gap(double initial, size_t k);
+
+}  // namespace lp

@@ -1,0 +1,157 @@
+#include "report/report.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <cmath>
+
+#include "segments/error.hpp"
+
+namespace lp {
+namespace {
+
+using nlohmann::json;
+
+json opt_int(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
+json opt_dbl(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+double round_s(double s) { return std::round(s * 1e6) / 1e6; }
+
+}  // namespace
+
+json connections_json(const Analysis& a, const ListenerVerdict& l) {
+    json arr = json::array();
+    for (const Connection* c : l.connections) {
+        json ev = json::array();
+        for (const auto& e : c->events) {
+            json j = {{"t", round_s(double(e.t_ns - a.t0_ns) / 1e9)},
+                      {"dir", to_string(e.dir)},
+                      {"kind", to_string(e.kind)},
+                      {"seq", e.seq},
+                      {"ack", e.ack}};
+            if (e.payload) j["len"] = e.payload;
+            if (e.kind == EventKind::synack_retransmit) j["timer"] = e.timer;
+            ev.push_back(std::move(j));
+        }
+        json cj = {{"client", c->client.str()}, {"fate", to_string(c->fate)}, {"reason", c->fate_reason},
+                   {"events", std::move(ev)}};
+        if (c->stateless) cj["cookie"] = true;
+        if (c->established_ns) cj["established_t"] = round_s(double(*c->established_ns - a.t0_ns) / 1e9);
+        if (c->events_omitted) cj["events_omitted"] = c->events_omitted;
+        arr.push_back(std::move(cj));
+    }
+    return arr;
+}
+
+json analysis_json(const Analysis& a) {
+    json listeners = json::array();
+    for (const auto& l : a.listeners) {
+        json warnings = json::array();
+        for (const auto& w : l.warnings) warnings.push_back({{"code", w.code}, {"message", w.message}});
+        json lj = {
+            {"address", l.listener.addr.str()},
+            {"port", l.listener.port},
+            {"family", l.listener.addr.family == 6 ? "ipv6" : "ipv4"},
+            {"port_state", l.port_state},
+            {"accept_queue",
+             {{"capacity", opt_int(l.capacity)},
+              {"backlog", opt_int(l.backlog)},
+              {"capacity_at_most", opt_int(l.capacity_at_most)},
+              {"capacity_at_least", opt_int(l.capacity_at_least)}}},
+            {"on_full", {{"syn", l.on_full_syn}, {"ack", l.on_full_ack}}},
+            {"synack",
+             {{"retries", opt_int(l.retries)},
+              {"retries_at_least", l.retries_at_least},
+              {"initial_rto_s", opt_dbl(l.initial_rto_s)},
+              {"gaps_s", l.gaps_s}}},
+            {"rtt_s", l.rtt_s ? json(round_s(*l.rtt_s)) : json(nullptr)},
+            {"syncookies", l.syncookies},
+            {"syn_queue",
+             {{"capacity", opt_int(l.syn_queue_capacity)},
+              {"capacity_at_least", opt_int(l.syn_queue_capacity_at_least)}}},
+            {"evidence", l.evidence},
+            {"warnings", std::move(warnings)},
+            {"connections", connections_json(a, l)}};
+        listeners.push_back(std::move(lj));
+    }
+    json src = {{"kind", a.source.kind}, {"path", a.source.path}, {"packets", a.source.packets},
+                {"skipped", a.source.skipped}};
+    if (a.end_ns) src["duration_s"] = round_s(double(*a.end_ns - a.t0_ns) / 1e9);
+    if (!a.source.notes.empty()) src["notes"] = a.source.notes;
+    return {{"schema", "listenprobe/1"}, {"source", std::move(src)}, {"listeners", std::move(listeners)}};
+}
+
+std::string analysis_text(const Analysis& a, bool color) {
+    const std::string B = color ? "\033[1m" : "", R = color ? "\033[0m" : "", Y = color ? "\033[33m" : "",
+                      D = color ? "\033[2m" : "";
+    std::string o;
+    o += fmt::format("{} {}: {} packets ({} not TCP), {:.3f} s\n", a.source.kind, a.source.path, a.source.packets,
+                     a.source.skipped, a.end_ns ? double(*a.end_ns - a.t0_ns) / 1e9 : 0.0);
+    for (const auto& n : a.source.notes) o += fmt::format("  note: {}\n", n);
+    if (a.listeners.empty()) o += "no listener found (no SYN in the capture)\n";
+    for (const auto& l : a.listeners) {
+        std::map<std::string, int> fates;
+        for (auto* c : l.connections) ++fates[to_string(c->fate)];
+        std::string fate_list;
+        for (auto& [k, n] : fates) fate_list += fmt::format("{}{} {}", fate_list.empty() ? "" : ", ", n, k);
+        o += fmt::format("\n{}listener {}{}  port {}  ({} connection(s): {})\n", B, l.listener.str(), R, l.port_state,
+                         l.connections.size(), fate_list);
+        auto unk = [&](const std::string& s) { return s == "unknown" ? D + s + R : s; };
+        std::string aq;
+        if (l.capacity)
+            aq = fmt::format("capacity {}  => listen() backlog in effect {} (Linux keeps backlog+1; "
+                             "backlog = min(listen arg, net.core.somaxconn))", *l.capacity, *l.backlog);
+        else if (l.capacity_at_most)
+            aq = fmt::format("{}unknown{}, at most {}", D, R, *l.capacity_at_most);
+        else if (l.capacity_at_least)
+            aq = fmt::format("{}unknown{}, at least {} (never seen full)", D, R, *l.capacity_at_least);
+        else
+            aq = D + "unknown" + R;
+        o += fmt::format("  accept queue   {}\n", aq);
+        std::string ack = l.on_full_ack == "rst" ? "rst (tcp_abort_on_overflow=1)"
+                          : l.on_full_ack == "drop" ? "drop, SYN-ACK retransmitted (tcp_abort_on_overflow=0)"
+                                                    : unk(l.on_full_ack);
+        o += fmt::format("  when full      SYN: {}   final ACK: {}\n", unk(l.on_full_syn), ack);
+        std::string rt;
+        if (l.retries)
+            rt = fmt::format("{} retransmission(s) (tcp_synack_retries={})", *l.retries, *l.retries);
+        else if (l.retries_at_least > 0)
+            rt = fmt::format("{}unknown{}, at least {}", D, R, l.retries_at_least);
+        else
+            rt = D + "unknown" + R;
+        if (l.initial_rto_s) rt += fmt::format(", initial timeout {:g} s", *l.initial_rto_s);
+        if (!l.gaps_s.empty()) rt += fmt::format(", gaps {}s", fmt::join(l.gaps_s, "s "));
+        o += fmt::format("  SYN-ACK        {}\n", rt);
+        std::string sc = l.syncookies == "off"           ? "off (tcp_syncookies=0)"
+                         : l.syncookies == "on-overflow" ? "on overflow (tcp_syncookies=1)"
+                         : l.syncookies == "always"      ? "always (tcp_syncookies=2)"
+                                                         : unk(l.syncookies);
+        o += fmt::format("  syncookies     {}\n", sc);
+        if (l.syn_queue_capacity)
+            o += fmt::format("  SYN queue      {} stateful request(s) before overflow\n", *l.syn_queue_capacity);
+        else if (l.syn_queue_capacity_at_least)
+            o += fmt::format("  SYN queue      {}unknown{}, at least {}\n", D, R, *l.syn_queue_capacity_at_least);
+        if (l.rtt_s) o += fmt::format("  RTT            {:.3f} ms\n", *l.rtt_s * 1000);
+        for (const auto& e : l.evidence) o += fmt::format("  evidence: {}\n", e);
+        for (const auto& w : l.warnings) o += fmt::format("  {}warning [{}]{}: {}\n", Y, w.code, R, w.message);
+    }
+    return o;
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+    std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw InputError(path + ": " + std::strerror(errno));
+    const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
+    const bool closed = std::fclose(f) == 0;
+    if (!ok || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
+        const std::string why = std::strerror(errno);
+        std::remove(tmp.c_str());
+        throw InputError(path + ": " + why);
+    }
+}
+
+}  // namespace lp

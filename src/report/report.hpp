@@ -1,0 +1,20 @@
+// Reports of an Analysis: the JSON of CONTRACT.md and the text for people.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "inference/verdict.hpp"
+
+namespace lp {
+
+nlohmann::json analysis_json(const Analysis& a);
+// The `connections` array of one listener (CONTRACT.md), times from a.t0_ns.
+nlohmann::json connections_json(const Analysis& a, const ListenerVerdict& l);
+// One block per listener: each verdict, its evidence, what it implies for Linux settings.
+std::string analysis_text(const Analysis& a, bool color);
+
+// Writes `content` to `path` through a temporary file in the same directory and a
+// rename, so a failure never leaves a half-written file. Throws lp::InputError.
+void write_file_atomic(const std::string& path, const std::string& content);
+
+}  // namespace lp

@@ -1,0 +1,80 @@
+// One TCP segment as every source delivers it: the unit that flows from a
+// source (pcap file, tcpdump text, live capture) to the handshake tracker.
+// Plain data, no allocation: the replay hot path fills one per packet.
+#pragma once
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace lp {
+
+// An IPv4 or IPv6 address (IPv4 in the first four bytes).
+struct IpAddress {
+    uint8_t family = 0;  // 4 or 6; 0 = unset
+    std::array<uint8_t, 16> bytes{};
+
+    bool operator==(const IpAddress&) const = default;
+    auto operator<=>(const IpAddress&) const = default;
+
+    // Canonical text: dotted quad, or RFC 5952 for IPv6 ("fd77::2", "::1").
+    std::string str() const;
+    // Parses IPv4 or IPv6 text (no brackets, no zone); nullopt if invalid.
+    static std::optional<IpAddress> parse(std::string_view text);
+    static IpAddress from_v4(const uint8_t* four_bytes);
+    static IpAddress from_v6(const uint8_t* sixteen_bytes);
+    bool is_v4() const { return family == 4; }
+};
+
+struct Endpoint {
+    IpAddress addr;
+    uint16_t port = 0;
+
+    bool operator==(const Endpoint&) const = default;
+    auto operator<=>(const Endpoint&) const = default;
+
+    // "10.77.0.2:8081" or "[fd77::2]:8081".
+    std::string str() const;
+    // Accepts "ADDR:PORT", "[V6]:PORT"; port 1..65535. nullopt if invalid.
+    static std::optional<Endpoint> parse(std::string_view text);
+};
+
+struct EndpointHash {
+    size_t operator()(const Endpoint& e) const noexcept;
+};
+
+namespace tcp {
+constexpr uint8_t FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10, URG = 0x20,
+                  ECE = 0x40, CWR = 0x80;
+}
+
+struct TcpOptions {
+    std::optional<uint16_t> mss;
+    std::optional<uint8_t> wscale;
+    bool sack_ok = false;
+    bool has_ts = false;
+    uint32_t ts_val = 0, ts_ecr = 0;
+};
+
+struct Segment {
+    int64_t t_ns = 0;      // capture time in ns (pcap: since the Unix epoch; text: since midnight)
+    Endpoint src, dst;
+    uint32_t seq = 0, ack = 0;
+    bool seq_known = true; // tcpdump text omits seq on bare ACKs
+    uint8_t flags = 0;
+    uint16_t window = 0;
+    uint32_t payload = 0;  // TCP payload bytes (from the IP length, not the capture length)
+    TcpOptions opt;
+
+    bool has(uint8_t f) const { return (flags & f) == f; }
+    bool is_syn() const { return (flags & (tcp::SYN | tcp::ACK | tcp::RST)) == tcp::SYN; }
+    bool is_synack() const { return (flags & (tcp::SYN | tcp::ACK | tcp::RST)) == (tcp::SYN | tcp::ACK); }
+    bool is_rst() const { return flags & tcp::RST; }
+};
+
+// "S", "S.", "R.", "P.", "F." ... as tcpdump prints flags.
+std::string flags_str(uint8_t flags);
+
+}  // namespace lp

@@ -1,0 +1,193 @@
+#include "source/decode.hpp"
+
+#include <cstring>
+
+namespace lp {
+namespace {
+
+inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint32_t be32(const uint8_t* p) {
+    return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
+}
+
+constexpr uint16_t kEtherIpv4 = 0x0800, kEtherIpv6 = 0x86DD, kEtherVlan = 0x8100,
+                   kEtherQinQ = 0x88A8, kEtherVlan9100 = 0x9100;
+
+DecodeResult decode_ethertype(uint16_t type, const uint8_t* p, size_t len, Segment& out) {
+    if (type == kEtherIpv4 || type == kEtherIpv6) return decode_ip(p, len, out);
+    return DecodeResult::not_ip;
+}
+
+DecodeResult decode_tcp(const uint8_t* p, size_t caplen, size_t tcp_len_on_wire, Segment& out) {
+    if (caplen < 20) return DecodeResult::truncated;
+    const size_t doff = size_t(p[12] >> 4) * 4;
+    if (doff < 20 || doff > tcp_len_on_wire) return DecodeResult::malformed;
+    out.src.port = be16(p);
+    out.dst.port = be16(p + 2);
+    out.seq = be32(p + 4);
+    out.ack = be32(p + 8);
+    out.seq_known = true;
+    out.flags = p[13];
+    out.window = be16(p + 14);
+    out.payload = static_cast<uint32_t>(tcp_len_on_wire - doff);
+    out.opt = TcpOptions{};
+    // Options only as far as they were captured.
+    const size_t opt_avail = (doff <= caplen ? doff : caplen) - 20;
+    if (opt_avail > 0) parse_tcp_options(p + 20, opt_avail, out.opt);
+    return DecodeResult::tcp;
+}
+
+}  // namespace
+
+bool link_type_supported(int dlt) {
+    switch (dlt) {
+        case kDltNull: case kDltEthernet: case kDltRaw: case kDltRawOpenBsd: case kDltLoop:
+        case kDltLinuxSll: case kDltIpv4: case kDltIpv6: case kDltLinuxSll2:
+            return true;
+        default:
+            return false;
+    }
+}
+
+std::string link_type_name(int dlt) {
+    switch (dlt) {
+        case kDltNull: return "BSD loopback (NULL)";
+        case kDltEthernet: return "Ethernet";
+        case kDltRaw: case kDltRawOpenBsd: return "raw IP";
+        case kDltLoop: return "OpenBSD loopback";
+        case kDltLinuxSll: return "Linux cooked v1";
+        case kDltLinuxSll2: return "Linux cooked v2";
+        case kDltIpv4: return "raw IPv4";
+        case kDltIpv6: return "raw IPv6";
+        default: return "link type " + std::to_string(dlt);
+    }
+}
+
+void parse_tcp_options(const uint8_t* p, size_t len, TcpOptions& opt) {
+    size_t i = 0;
+    while (i < len) {
+        const uint8_t kind = p[i];
+        if (kind == 0) break;          // end of option list
+        if (kind == 1) { ++i; continue; }  // NOP
+        if (i + 1 >= len) break;
+        const uint8_t olen = p[i + 1];
+        if (olen < 2 || i + olen > len) break;  // runs past the header: stop, keep what we have
+        const uint8_t* v = p + i + 2;
+        switch (kind) {
+            case 2: if (olen == 4) opt.mss = be16(v); break;
+            case 3: if (olen == 3) opt.wscale = v[0]; break;
+            case 4: if (olen == 2) opt.sack_ok = true; break;
+            case 8:
+                if (olen == 10) {
+                    opt.has_ts = true;
+                    opt.ts_val = be32(v);
+                    opt.ts_ecr = be32(v + 4);
+                }
+                break;
+            default: break;
+        }
+        i += olen;
+    }
+}
+
+DecodeResult decode_ip(const uint8_t* p, size_t caplen, Segment& out) {
+    if (caplen < 1) return DecodeResult::truncated;
+    const int version = p[0] >> 4;
+    if (version == 4) {
+        if (caplen < 20) return DecodeResult::truncated;
+        const size_t ihl = size_t(p[0] & 0x0F) * 4;
+        const size_t total = be16(p + 2);
+        if (ihl < 20 || total < ihl) return DecodeResult::malformed;
+        if (caplen < ihl) return DecodeResult::truncated;
+        const uint16_t frag = be16(p + 6);
+        if ((frag & 0x1FFF) != 0) return DecodeResult::fragment;
+        if (p[9] != 6) return DecodeResult::not_tcp;
+        out.src.addr = IpAddress::from_v4(p + 12);
+        out.dst.addr = IpAddress::from_v4(p + 16);
+        const size_t avail = caplen - ihl;
+        return decode_tcp(p + ihl, avail, total - ihl, out);
+    }
+    if (version == 6) {
+        if (caplen < 40) return DecodeResult::truncated;
+        size_t remaining = be16(p + 4);  // payload length (jumbograms are not supported)
+        uint8_t next = p[6];
+        size_t off = 40;
+        // Walk extension headers up to TCP.
+        for (int guard = 0; guard < 16; ++guard) {
+            if (next == 6) {
+                out.src.addr = IpAddress::from_v6(p + 8);
+                out.dst.addr = IpAddress::from_v6(p + 24);
+                if (off > caplen) return DecodeResult::truncated;
+                return decode_tcp(p + off, caplen - off, remaining, out);
+            }
+            if (next == 0 || next == 43 || next == 60 || next == 135 || next == 51 || next == 44) {
+                if (off + 8 > caplen) return DecodeResult::truncated;
+                size_t hlen;
+                if (next == 44) {
+                    hlen = 8;
+                    if ((be16(p + off + 2) & 0xFFF8) != 0) return DecodeResult::fragment;
+                } else if (next == 51) {
+                    hlen = (size_t(p[off + 1]) + 2) * 4;
+                } else {
+                    hlen = (size_t(p[off + 1]) + 1) * 8;
+                }
+                if (hlen > remaining) return DecodeResult::malformed;
+                next = p[off];
+                off += hlen;
+                remaining -= hlen;
+                continue;
+            }
+            return DecodeResult::not_tcp;
+        }
+        return DecodeResult::malformed;
+    }
+    return DecodeResult::not_ip;
+}
+
+DecodeResult decode_frame(int dlt, const uint8_t* p, size_t caplen, int64_t t_ns, Segment& out) {
+    out.t_ns = t_ns;
+    switch (dlt) {
+        case kDltEthernet: {
+            if (caplen < 14) return DecodeResult::truncated;
+            size_t off = 12;
+            uint16_t type = be16(p + off);
+            off += 2;
+            while (type == kEtherVlan || type == kEtherQinQ || type == kEtherVlan9100) {
+                if (caplen < off + 4) return DecodeResult::truncated;
+                type = be16(p + off + 2);
+                off += 4;
+            }
+            if (type <= 1500) return DecodeResult::not_ip;  // 802.3 length field (LLC)
+            return decode_ethertype(type, p + off, caplen - off, out);
+        }
+        case kDltLinuxSll:
+            if (caplen < 16) return DecodeResult::truncated;
+            return decode_ethertype(be16(p + 14), p + 16, caplen - 16, out);
+        case kDltLinuxSll2:
+            if (caplen < 20) return DecodeResult::truncated;
+            return decode_ethertype(be16(p), p + 20, caplen - 20, out);
+        case kDltNull:
+        case kDltLoop: {
+            if (caplen < 4) return DecodeResult::truncated;
+            uint32_t fam;
+            std::memcpy(&fam, p, 4);
+            if (dlt == kDltLoop) fam = be32(p);
+            // NULL carries the family in the capturing host's byte order: accept both.
+            const uint32_t swapped = __builtin_bswap32(fam);
+            auto is_v4 = [](uint32_t f) { return f == 2; };
+            auto is_v6 = [](uint32_t f) { return f == 10 || f == 24 || f == 28 || f == 30; };
+            if (is_v4(fam) || is_v6(fam) || is_v4(swapped) || is_v6(swapped))
+                return decode_ip(p + 4, caplen - 4, out);
+            return DecodeResult::not_ip;
+        }
+        case kDltRaw:
+        case kDltRawOpenBsd:
+        case kDltIpv4:
+        case kDltIpv6:
+            return decode_ip(p, caplen, out);
+        default:
+            return DecodeResult::not_ip;
+    }
+}
+
+}  // namespace lp

@@ -1,0 +1,46 @@
+// The live probe's capture: libpcap on one interface, immediate mode, a BPF
+// filter for the target, nanosecond timestamps. Frames are decoded like a
+// replayed file's, so the live probe feeds the very same tracker.
+#pragma once
+#include <pcap/pcap.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "segments/segment.hpp"
+#include "source/pcapng_writer.hpp"
+#include "source/source.hpp"
+
+namespace lp {
+
+class LiveCapture {
+public:
+    // Opens `iface` with a filter for TCP to/from target. Throws PrivilegeError when
+    // the kernel refuses (no CAP_NET_RAW), InputError for a missing interface.
+    LiveCapture(const std::string& iface, const Endpoint& target);
+    ~LiveCapture();
+    LiveCapture(const LiveCapture&) = delete;
+    LiveCapture& operator=(const LiveCapture&) = delete;
+
+    // Also store every captured frame in `w` (not owned).
+    void record_to(PcapngWriter* w) { writer_ = w; }
+    // Waits up to timeout_ms for packets and hands each decoded TCP segment to `fn`.
+    // Returns the number of frames read.
+    int poll(int timeout_ms, const std::function<void(const Segment&)>& fn);
+    int linktype() const { return dlt_; }
+    const SourceInfo& info() const { return info_; }
+    SourceInfo& info() { return info_; }
+
+private:
+    pcap_t* p_ = nullptr;
+    int dlt_ = 0;
+    int fd_ = -1;
+    PcapngWriter* writer_ = nullptr;
+    SourceInfo info_;
+};
+
+// Current time on the capture clock (CLOCK_REALTIME), ns.
+int64_t now_ns();
+
+}  // namespace lp

@@ -1,0 +1,174 @@
+#include "source/pcap_file.hpp"
+
+#include <pcap/pcap.h>
+
+#include <cstring>
+#include <fstream>
+#include <vector>
+
+#include "segments/error.hpp"
+#include "source/decode.hpp"
+
+namespace lp {
+namespace {
+
+class PcapSource final : public Source {
+public:
+    PcapSource(FILE* f, bool pcapng, std::string path, bool seekable) : seekable_(seekable) {
+        char err[PCAP_ERRBUF_SIZE] = {};
+        info_.kind = pcapng ? "pcapng" : "pcap";
+        info_.path = std::move(path);
+        handle_ = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, err);
+        if (!handle_) {
+            std::fclose(f);
+            throw InputError(info_.path + ": " + describe(err));
+        }
+        dlt_ = pcap_datalink(handle_);
+        if (!link_type_supported(dlt_)) {
+            const char* name = pcap_datalink_val_to_name(dlt_);
+            std::string what = "link type " + std::to_string(dlt_);
+            if (name) what += std::string(" (") + name + ")";
+            pcap_close(handle_);
+            handle_ = nullptr;
+            throw InputError(info_.path + ": " + what +
+                             " is not supported (Ethernet, Linux cooked v1/v2, NULL/LOOP, raw IP)");
+        }
+    }
+    ~PcapSource() override {
+        if (handle_) pcap_close(handle_);
+    }
+
+    bool next(Segment& out) override {
+        if (!handle_) return false;
+        for (;;) {
+            pcap_pkthdr* hdr = nullptr;
+            const u_char* data = nullptr;
+            const int rc = pcap_next_ex(handle_, &hdr, &data);
+            if (rc == 1) {
+                ++info_.packets;
+                const int64_t t = int64_t(hdr->ts.tv_sec) * 1'000'000'000 + int64_t(hdr->ts.tv_usec);
+                if (decode_frame(dlt_, data, hdr->caplen, t, out) == DecodeResult::tcp) return true;
+                ++info_.skipped;
+                continue;
+            }
+            if (rc == PCAP_ERROR) {
+                // A record cut short at the end of the file (a capture still being written, or
+                // copied while tcpdump ran): keep what was read, say so.
+                info_.notes.push_back(describe(pcap_geterr(handle_)));
+            }
+            finish();
+            return false;
+        }
+    }
+    const SourceInfo& info() const override { return info_; }
+
+private:
+    static std::string describe(const char* err) {
+        std::string e = err ? err : "unreadable capture";
+        if (e.find("unknown file format") != std::string::npos) return "not a pcap or pcapng file";
+        return e;
+    }
+    void finish() {
+        if (!handle_) return;
+        pcap_close(handle_);
+        handle_ = nullptr;
+        if (info_.kind == "pcapng" && seekable_) info_.end_ns = pcapng_end_time(info_.path);
+    }
+
+    pcap_t* handle_ = nullptr;
+    int dlt_ = 0;
+    bool seekable_;
+    SourceInfo info_;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_pcap_source(FILE* f, bool pcapng, std::string path, bool seekable) {
+    return std::make_unique<PcapSource>(f, pcapng, std::move(path), seekable);
+}
+
+std::optional<int64_t> pcapng_end_time(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    bool swap = false;
+    std::vector<uint64_t> units_per_sec;  // per interface of the current section
+    std::optional<int64_t> best;
+    auto rd32 = [&](const uint8_t* p) {
+        uint32_t v;
+        std::memcpy(&v, p, 4);
+        return swap ? __builtin_bswap32(v) : v;
+    };
+    auto rd16 = [&](const uint8_t* p) {
+        uint16_t v;
+        std::memcpy(&v, p, 2);
+        return swap ? __builtin_bswap16(v) : v;
+    };
+    std::vector<uint8_t> block;
+    for (int count = 0; count < 50'000'000; ++count) {
+        uint8_t head[12];
+        if (!in.read(reinterpret_cast<char*>(head), 8)) break;
+        uint32_t type;
+        std::memcpy(&type, head, 4);
+        if (type == 0x0A0D0D0A) {
+            if (!in.read(reinterpret_cast<char*>(head + 8), 4)) break;
+            uint32_t magic;
+            std::memcpy(&magic, head + 8, 4);
+            swap = magic == 0x4D3C2B1A;
+            units_per_sec.clear();
+            in.seekg(-4, std::ios::cur);
+        } else if (swap) {
+            type = __builtin_bswap32(type);
+        }
+        const uint32_t len = rd32(head + 4);
+        if (len < 12 || len % 4 != 0 || len > (64u << 20)) break;
+        const uint32_t body_len = len - 8;
+        if (type != 1 && type != 5) {  // only interface descriptions and statistics matter here
+            in.seekg(body_len, std::ios::cur);
+            if (!in) break;
+            continue;
+        }
+        block.resize(body_len);
+        if (!in.read(reinterpret_cast<char*>(block.data()), body_len)) break;
+        const uint8_t* b = block.data();
+        const size_t n = body_len - 4;  // without the trailing length
+        auto walk_options = [&](size_t off, auto&& fn) {
+            while (off + 4 <= n) {
+                const uint16_t code = rd16(b + off), olen = rd16(b + off + 2);
+                if (code == 0) break;
+                if (off + 4 + olen > n) break;
+                fn(code, b + off + 4, olen);
+                off += 4 + ((olen + 3u) & ~3u);
+            }
+        };
+        if (type == 1) {  // IDB: linktype(2) reserved(2) snaplen(4) options
+            uint64_t units = 1'000'000;
+            walk_options(8, [&](uint16_t code, const uint8_t* v, uint16_t olen) {
+                if (code == 9 && olen >= 1) {
+                    const uint8_t r = v[0];
+                    units = 1;
+                    const uint64_t base = (r & 0x80) ? 2 : 10;
+                    for (int i = 0; i < (r & 0x7F) && units < (1ull << 62) / base; ++i) units *= base;
+                }
+            });
+            units_per_sec.push_back(units);
+        } else {  // ISB: interface(4) ts high(4) ts low(4) options
+            if (n < 12) continue;
+            const uint32_t ifc = rd32(b);
+            if (ifc >= units_per_sec.size()) continue;
+            const uint64_t units = units_per_sec[ifc];
+            auto to_ns = [&](uint32_t hi, uint32_t lo) -> int64_t {
+                const uint64_t ticks = uint64_t(hi) << 32 | lo;
+                const uint64_t sec = ticks / units, frac = ticks % units;
+                return int64_t(sec * 1'000'000'000ull + (frac * 1'000'000'000ull) / units);
+            };
+            int64_t t = to_ns(rd32(b + 4), rd32(b + 8));
+            walk_options(12, [&](uint16_t code, const uint8_t* v, uint16_t olen) {
+                if (code == 3 && olen == 8) t = std::max(t, to_ns(rd32(v), rd32(v + 4)));
+            });
+            if (!best || t > *best) best = t;
+        }
+    }
+    return best;
+}
+
+}  // namespace lp

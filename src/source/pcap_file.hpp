@@ -1,0 +1,20 @@
+// pcap and pcapng files through libpcap, decoded by decode.hpp.
+#pragma once
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "source/source.hpp"
+
+namespace lp {
+
+// Reads a capture from `f` (owned). `pcapng` selects the kind reported; libpcap
+// itself detects the format. For a regular file, `path` is scanned once more
+// at the end for the pcapng end-of-capture time.
+std::unique_ptr<Source> make_pcap_source(FILE* f, bool pcapng, std::string path, bool seekable);
+
+// Latest time a pcapng file proves the capture ran until (interface statistics
+// blocks: isb_endtime or the block's own timestamp), in ns since the epoch.
+std::optional<int64_t> pcapng_end_time(const std::string& path);
+
+}  // namespace lp
