@@ -23,7 +23,10 @@ constexpr int64_t kClientResetWindow = kNs / 2;
 
 double secs(int64_t ns) { return double(ns) / double(kNs); }
 int64_t to_ns(double s) { return int64_t(std::llround(s * double(kNs))); }
-std::string fmt_t(int64_t ns, int64_t t0) { return fmt::format("{:.3f}s", secs(ns - t0)); }
+std::string fmt_t(int64_t ns, int64_t t0) {
+    const double s = secs(ns - t0);
+    return s < 1.0 ? fmt::format("{:.6f}s", s) : fmt::format("{:.3f}s", s);
+}
 
 struct ListenerCtx {
     Endpoint ep;
@@ -88,8 +91,10 @@ void mark_timers(Connection& c, const ListenerCtx& L) {
             e.timer = c.synack_timer[j++];
 }
 
+// A bare RST (no ACK) answering the SYN-ACK comes from a stack that knows no such
+// connection, typically the prober's own kernel; a deliberate abort carries ACK.
 bool spoiled(const Connection& c) {
-    if (!c.client_rst_ns) return false;
+    if (!c.client_rst_ns || !c.client_rst_bare) return false;
     if (c.final_ack_ns && *c.final_ack_ns < *c.client_rst_ns) return false;
     if (c.synack_ns.empty()) return !c.refused_ns;  // the client gave up before any answer
     return *c.client_rst_ns - c.synack_ns.front() <= kClientResetWindow;
@@ -429,8 +434,8 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
                  fmt::format("the queue was full when {}, but {} earlier handshake(s) have no proven outcome, so "
                              "the number queued is unknown", why_full, unresolved));
         } else if (members < 1) {
-            warn("accept-queue-inconsistent", fmt::format("the queue looked full when {} with no connection "
-                                                          "proven queued", why_full));
+            warn("accept-queue-not-in-capture", fmt::format("the queue was full when {}, but the connections it "
+                                                            "held are not in the capture", why_full));
         } else if (app_accepts || entered_later) {
             v.capacity_at_most = members;
             warn("listener-accepts",
@@ -540,7 +545,7 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
             bool proven = true;
             most = std::max(most, stateful_pending(c->synack_ns.front() + 1, proven));
         }
-        if (most > 0) v.syn_queue_capacity_at_least = most;
+        if (most > 1) v.syn_queue_capacity_at_least = most;
     }
 }
 

@@ -63,6 +63,7 @@ struct Connection {
     std::optional<int64_t> refused_ns;       // RST answering the SYN
     std::optional<int64_t> final_ack_ns;     // first client segment acknowledging the SYN-ACK
     std::optional<int64_t> client_rst_ns;    // first client RST
+    bool client_rst_bare = false;            // ...without ACK: a stack that knew no such connection
     std::optional<int64_t> server_rst_ns;    // first listener RST after the SYN-ACK
     std::optional<int64_t> server_ack_data_ns;  // listener acknowledged client payload: established
     std::optional<int64_t> server_payload_ns;   // listener sent payload: the application accepted

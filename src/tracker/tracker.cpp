@@ -86,7 +86,10 @@ void Tracker::add(const Segment& s) {
 
 void Tracker::on_client(Connection& c, const Segment& s) {
     if (s.flags & tcp::RST) {
-        if (!c.client_rst_ns) c.client_rst_ns = s.t_ns;
+        if (!c.client_rst_ns) {
+            c.client_rst_ns = s.t_ns;
+            c.client_rst_bare = !(s.flags & tcp::ACK);
+        }
         push(c, s, Dir::to_listener, EventKind::rst);
         return;
     }

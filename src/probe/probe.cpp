@@ -1,0 +1,667 @@
+// The live probe: set-up, the send/receive loop, the plan steps, clean-up.
+// Reads top to bottom as the design: Prober::run() is the whole job.
+#include "probe/probe.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <tins/ip.h>
+#include <tins/ipv6.h>
+#include <tins/rawpdu.h>
+#include <tins/tcp.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+
+#include "inference/infer.hpp"
+#include "probe/guard.hpp"
+#include "probe/plan.hpp"
+#include "probe/privileges.hpp"
+#include "report/report.hpp"
+#include "report/timeline.hpp"
+#include "segments/error.hpp"
+#include "source/live_capture.hpp"
+#include "source/pcapng_writer.hpp"
+#include "tracker/tracker.hpp"
+
+namespace lp {
+namespace {
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kSec = 1'000'000'000;
+constexpr uint32_t kMark = 0x6c70;  // "lp": the probe's own packets pass the RST filter
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+// ---- where to send from --------------------------------------------------
+
+struct Route {
+    IpAddress source;
+    std::string iface;
+};
+
+Route find_route(const Endpoint& target, const std::string& iface_opt) {
+    const bool v4 = target.addr.is_v4();
+    int fd = ::socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM, 0);
+    if (fd < 0) throw InputError(std::string("socket: ") + std::strerror(errno));
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (v4) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        a->sin_family = AF_INET;
+        a->sin_port = htons(target.port);
+        std::memcpy(&a->sin_addr, target.addr.bytes.data(), 4);
+        len = sizeof *a;
+    } else {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(target.port);
+        std::memcpy(&a->sin6_addr, target.addr.bytes.data(), 16);
+        len = sizeof *a;
+    }
+    if (!iface_opt.empty()) {
+        if (if_nametoindex(iface_opt.c_str()) == 0) {
+            ::close(fd);
+            throw InputError("interface " + iface_opt + " does not exist");
+        }
+    }
+    // A UDP connect sends nothing; it asks the routing table for the source address.
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+        const std::string why = std::strerror(errno);
+        ::close(fd);
+        throw InputError("no route to " + target.addr.str() + ": " + why);
+    }
+    sockaddr_storage local{};
+    socklen_t llen = sizeof local;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen);
+    ::close(fd);
+    Route r;
+    r.source = v4 ? IpAddress::from_v4(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr))
+                  : IpAddress::from_v6(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr));
+    ifaddrs* ifs = nullptr;
+    if (getifaddrs(&ifs) == 0) {
+        for (auto* i = ifs; i; i = i->ifa_next) {
+            if (!i->ifa_addr) continue;
+            IpAddress a;
+            if (i->ifa_addr->sa_family == AF_INET && v4)
+                a = IpAddress::from_v4(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr));
+            else if (i->ifa_addr->sa_family == AF_INET6 && !v4)
+                a = IpAddress::from_v6(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr));
+            else
+                continue;
+            if (a == r.source && r.iface.empty()) r.iface = i->ifa_name;
+            // The target must not be a broadcast address of a local network.
+            if (v4 && (i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr &&
+                std::memcmp(&reinterpret_cast<sockaddr_in*>(i->ifa_broadaddr)->sin_addr, target.addr.bytes.data(), 4) == 0) {
+                freeifaddrs(ifs);
+                throw InputError(target.addr.str() + " is the broadcast address of " + i->ifa_name + ": refusing");
+            }
+        }
+        freeifaddrs(ifs);
+    }
+    if (!iface_opt.empty()) r.iface = iface_opt;
+    if (r.iface.empty())
+        throw InputError("the route to " + target.addr.str() + " leaves by an interface without the source address " +
+                         r.source.str() + "; name one with -i");
+    return r;
+}
+
+void refuse_special(const IpAddress& a) {
+    const auto& b = a.bytes;
+    bool unspecified = std::all_of(b.begin(), b.begin() + (a.is_v4() ? 4 : 16), [](uint8_t x) { return x == 0; });
+    bool multicast = a.is_v4() ? (b[0] >= 224 && b[0] <= 239) : b[0] == 0xff;
+    bool broadcast = a.is_v4() && b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255;
+    if (unspecified) throw InputError(a.str() + " is the unspecified address: name a listener's address");
+    if (multicast) throw InputError(a.str() + " is a multicast address: the probe only talks to one listener");
+    if (broadcast) throw InputError(a.str() + " is a broadcast address: the probe only talks to one listener");
+}
+
+// Source ports no local socket uses: a window of `n` ports above the ephemeral range.
+uint16_t pick_port_range(const IpAddress& src, int n) {
+    const int lo_min = 61000, hi_max = 65535 - n;
+    std::mt19937 rng(std::random_device{}());
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        const int base = lo_min + int(rng() % uint32_t(std::max(1, hi_max - lo_min)));
+        bool free = true;
+        for (int p = base; p < base + n && free; ++p) {
+            int fd = ::socket(src.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM, 0);
+            if (fd < 0) break;
+            sockaddr_storage ss{};
+            socklen_t len;
+            if (src.is_v4()) {
+                auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+                a->sin_family = AF_INET;
+                a->sin_port = htons(uint16_t(p));
+                len = sizeof *a;
+            } else {
+                auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+                a->sin6_family = AF_INET6;
+                a->sin6_port = htons(uint16_t(p));
+                len = sizeof *a;
+            }
+            if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) free = false;
+            ::close(fd);
+        }
+        if (free) return uint16_t(base);
+    }
+    throw InputError(fmt::format("no window of {} free source ports above 61000", n));
+}
+
+// ---- the prober ------------------------------------------------------------
+
+struct ProbeConn {
+    uint16_t sport = 0;
+    uint32_t isn = 0;
+    uint32_t sent_payload = 0;
+    int64_t ack_sent_ns = 0;
+    bool reset = false;
+};
+
+class Prober {
+public:
+    explicit Prober(const ProbeOptions& o) : o_(o), tracker_(o.target) {}
+    Analysis run();
+
+private:
+    // set-up and clean-up
+    void setup();
+    void cleanup();
+    // the loop
+    void feed(const Segment& s) { tracker_.add(s); }
+    bool wait_until(int64_t deadline, const std::function<bool()>& done, const std::string& what = {});
+    void status(const std::string& what, int64_t deadline);
+    Analysis snapshot(int64_t end = 0);
+    // sending
+    ProbeConn* new_conn();
+    void send(ProbeConn& c, uint8_t flags, uint32_t seq, uint32_t ack, uint32_t payload, bool syn_options);
+    void send_syn(ProbeConn& c) { send(c, tcp::SYN, c.isn, 0, 0, true); }
+    void send_rst(ProbeConn& c);
+    void complete(ProbeConn& c);  // final ACK and one byte of data
+    const Connection* seen(const ProbeConn& c) const { return tracker_.find(client_ep(c), o_.target); }
+    Endpoint client_ep(const ProbeConn& c) const { return Endpoint{route_.source, c.sport}; }
+    bool answered(const ProbeConn& c) const {
+        auto* k = seen(c);
+        return k && (!k->synack_ns.empty() || k->refused_ns);
+    }
+    bool open_request(ProbeConn& c);  // SYN (with retries) until a SYN-ACK; false if dropped
+    int64_t drop_wait() const;
+    double initial_rto() const { return initial_rto_.value_or(3.0); }
+    // plan steps
+    bool step_baseline();
+    void step_syn_queue();
+    void step_retries();
+    void step_accept_queue();
+
+    ProbeOptions o_;
+    Plan plan_;
+    Route route_;
+    Tracker tracker_;
+    std::unique_ptr<LiveCapture> cap_;
+    std::unique_ptr<MarkedRawSocket> raw_;
+    std::unique_ptr<RstGuard> guard_;
+    FILE* pcap_mem_ = nullptr;
+    char* pcap_buf_ = nullptr;
+    size_t pcap_len_ = 0;
+    std::unique_ptr<PcapngWriter> writer_;
+    int pcap_fd_ = -1, timeline_fd_ = -1;
+    std::vector<std::unique_ptr<ProbeConn>> conns_;
+    uint16_t sport_base_ = 0;
+    std::mt19937 rng_{std::random_device{}()};
+    int64_t start_ns_ = 0, last_send_ns_ = 0;
+    int64_t rtt_ns_ = 0;
+    std::optional<double> initial_rto_;
+    std::vector<Warning> notes_;
+    bool status_shown_ = false;
+    int64_t last_status_ns_ = 0;
+};
+
+int open_output(const std::string& path) {
+    if (path.empty()) return -1;
+    // Opened before privileges are dropped, written at the end in one piece.
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw InputError(path + ": " + std::strerror(errno));
+    return fd;
+}
+
+void write_all(int fd, const std::string& path, const char* data, size_t len) {
+    while (len > 0) {
+        const ssize_t n = ::write(fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw InputError(path + ": " + std::strerror(errno));
+        }
+        data += n;
+        len -= size_t(n);
+    }
+}
+
+void Prober::setup() {
+    plan_ = load_plan(o_.plan);
+    refuse_special(o_.target.addr);
+    if (o_.max_connections < 2 || o_.max_connections > 4000)
+        throw UsageError("--max-connections must be 2..4000");
+    if (o_.rate_pps < 1 || o_.rate_pps > 100000) throw UsageError("--rate must be 1..100000 packets per second");
+    route_ = find_route(o_.target, o_.interface);
+    require_probe_capabilities();
+    cap_ = std::make_unique<LiveCapture>(route_.iface, o_.target);
+    raw_ = std::make_unique<MarkedRawSocket>(o_.target.addr.family, kMark);
+    sport_base_ = pick_port_range(route_.source, o_.max_connections);
+    pcap_fd_ = open_output(o_.write_pcap);
+    timeline_fd_ = open_output(o_.timeline);
+    if (pcap_fd_ >= 0) {
+        pcap_mem_ = open_memstream(&pcap_buf_, &pcap_len_);
+        writer_ = std::make_unique<PcapngWriter>(pcap_mem_, cap_->linktype(), 256);
+        pcap_mem_ = nullptr;  // owned by the writer now
+        cap_->record_to(writer_.get());
+    }
+    RstFilter f{o_.target.addr, o_.target.port, sport_base_, uint16_t(sport_base_ + o_.max_connections - 1), kMark};
+    guard_ = std::make_unique<RstGuard>(f, route_.source);
+    drop_privileges(o_.user);
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: poll() returns at once
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGHUP, &sa, nullptr);
+    start_ns_ = now_ns();
+}
+
+ProbeConn* Prober::new_conn() {
+    if (int(conns_.size()) >= o_.max_connections) return nullptr;
+    auto c = std::make_unique<ProbeConn>();
+    c->sport = uint16_t(sport_base_ + conns_.size());
+    c->isn = uint32_t(rng_());
+    conns_.push_back(std::move(c));
+    guard_->add_connection(conns_.back()->sport, conns_.back()->isn + 1);
+    return conns_.back().get();
+}
+
+void Prober::send(ProbeConn& c, uint8_t flags, uint32_t seq, uint32_t ack, uint32_t payload, bool syn_options) {
+    // Pace: at most rate_pps packets per second, reading the capture meanwhile.
+    const int64_t gap = int64_t(1e9 / o_.rate_pps);
+    while (now_ns() - last_send_ns_ < gap) cap_->poll(0, [&](const Segment& s) { feed(s); });
+    last_send_ns_ = now_ns();
+
+    Tins::TCP t(o_.target.port, c.sport);
+    t.flags(flags);
+    t.seq(seq);
+    t.ack_seq(ack);
+    t.window(plan_.tcp.window);
+    const uint32_t tsval = uint32_t((now_ns() - start_ns_) / kMs) + 1000;
+    if (syn_options) {
+        if (plan_.tcp.mss) t.mss(plan_.tcp.mss);
+        if (plan_.tcp.sack) t.sack_permitted();
+        if (plan_.tcp.timestamps) t.timestamp(tsval, 0);
+        if (plan_.tcp.wscale >= 0) {
+            t.add_option(Tins::TCP::option(Tins::TCP::NOP));
+            t.winscale(uint8_t(plan_.tcp.wscale));
+        }
+    } else if (plan_.tcp.timestamps && !(flags & tcp::RST)) {
+        auto* k = seen(c);
+        if (k && k->synack_options.has_ts) {
+            t.add_option(Tins::TCP::option(Tins::TCP::NOP));
+            t.add_option(Tins::TCP::option(Tins::TCP::NOP));
+            t.timestamp(tsval, k->synack_options.ts_val);
+        }
+    }
+    std::vector<uint8_t> bytes;
+    if (o_.target.addr.is_v4()) {
+        Tins::IP ip(Tins::IPv4Address(o_.target.addr.str()), Tins::IPv4Address(route_.source.str()));
+        ip.ttl(64);
+        ip.id(uint16_t(rng_()));
+        auto pkt = payload ? ip / t / Tins::RawPDU(std::vector<uint8_t>(payload, 'x')) : ip / t;
+        bytes = pkt.serialize();
+    } else {
+        Tins::IPv6 ip(Tins::IPv6Address(o_.target.addr.str()), Tins::IPv6Address(route_.source.str()));
+        ip.hop_limit(64);
+        auto pkt = payload ? ip / t / Tins::RawPDU(std::vector<uint8_t>(payload, 'x')) : ip / t;
+        bytes = pkt.serialize();
+    }
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (o_.target.addr.is_v4()) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        a->sin_family = AF_INET;
+        std::memcpy(&a->sin_addr, o_.target.addr.bytes.data(), 4);
+        len = sizeof *a;
+    } else {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        a->sin6_family = AF_INET6;
+        std::memcpy(&a->sin6_addr, o_.target.addr.bytes.data(), 16);
+        len = sizeof *a;
+    }
+    if (::sendto(raw_->fd(), bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) < 0)
+        notes_.push_back({"send-failed", fmt::format("sending to {} failed: {}", o_.target.str(), std::strerror(errno))});
+}
+
+void Prober::send_rst(ProbeConn& c) {
+    if (c.reset) return;
+    c.reset = true;
+    auto* k = seen(c);
+    if (!k || (k->synack_ns.empty() && !k->final_ack_ns)) return;  // no state was created
+    // RST with ACK: a deliberate abort, which the analyzer tells from the bare RST a
+    // kernel sends for a connection it does not know.
+    const uint32_t ack = k->server_isn ? *k->server_isn + 1 : 0;
+    const uint8_t flags = k->server_isn ? (tcp::RST | tcp::ACK) : tcp::RST;
+    send(c, flags, c.isn + 1, ack, 0, false);
+    if (c.sent_payload) send(c, flags, c.isn + 1 + c.sent_payload, ack, 0, false);
+}
+
+void Prober::complete(ProbeConn& c) {
+    auto* k = seen(c);
+    if (!k || !k->server_isn) return;
+    const uint32_t ack = *k->server_isn + 1;
+    c.ack_sent_ns = now_ns();
+    send(c, tcp::ACK, c.isn + 1, ack, 0, false);
+    send(c, tcp::ACK | tcp::PSH, c.isn + 1, ack, 1, false);
+    c.sent_payload = 1;
+}
+
+int64_t Prober::drop_wait() const {
+    // How long a SYN may stay unanswered before it is sent again or called dropped.
+    return std::clamp<int64_t>(10 * rtt_ns_ + 20 * kMs, 60 * kMs, kSec);
+}
+
+bool Prober::wait_until(int64_t deadline, const std::function<bool()>& done, const std::string& what) {
+    for (;;) {
+        if (done()) return true;
+        const int64_t now = now_ns();
+        if (g_stop || now >= deadline) return done();
+        const int ms = int(std::clamp<int64_t>((deadline - now) / kMs, 1, 50));
+        cap_->poll(ms, [&](const Segment& s) { feed(s); });
+        if (!what.empty()) status(what, deadline);
+    }
+}
+
+void Prober::status(const std::string& what, int64_t deadline) {
+    if (o_.quiet || !::isatty(STDERR_FILENO)) return;
+    const int64_t now = now_ns();
+    if (now - last_status_ns_ < 200 * kMs) return;
+    last_status_ns_ = now;
+    std::fprintf(stderr, "\r\033[K[%6.1fs] %s (at most %.0f s more)", double(now - start_ns_) / 1e9, what.c_str(),
+                 std::max(0.0, double(deadline - now) / 1e9));
+    status_shown_ = true;
+}
+
+Analysis Prober::snapshot(int64_t end) {
+    InferOptions io;
+    io.listener = o_.target;
+    io.end_ns = end ? end : now_ns();
+    return analyze(tracker_, cap_->info(), io);
+}
+
+bool Prober::open_request(ProbeConn& c) {
+    for (int i = 0; i < plan_.syn_tries && !g_stop; ++i) {
+        send_syn(c);
+        if (wait_until(now_ns() + drop_wait(), [&] { return answered(c); })) return true;
+    }
+    return answered(c);
+}
+
+// baseline: is anybody there, and how far away?
+bool Prober::step_baseline() {
+    ProbeConn* c = new_conn();
+    if (!c) return false;
+    const int64_t t0 = now_ns();
+    for (int i = 0; i < 3 && !g_stop && !answered(*c); ++i) {
+        send_syn(*c);
+        wait_until(now_ns() + (i == 0 ? kSec : 2 * kSec), [&] { return answered(*c); }, "baseline: waiting for an answer to the SYN");
+    }
+    auto* k = seen(*c);
+    if (!answered(*c)) {
+        notes_.push_back({"no-answer", fmt::format("no answer to 3 SYNs in {:.1f} s: filtered, down, or the accept "
+                                                   "queue is already full", double(now_ns() - t0) / 1e9)});
+        return false;
+    }
+    if (k->refused_ns) return false;  // closed: nothing more to learn
+    rtt_ns_ = k->synack_ns.front() - *k->first_syn_ns;
+    send_rst(*c);
+    return true;
+}
+
+// syn-queue: a burst of half-open SYNs; which requests are stateful, cookies, dropped.
+void Prober::step_syn_queue() {
+    std::vector<ProbeConn*> burst;
+    const int reserve = plan_.retries_requests + 8;
+    const int n = std::min(plan_.syn_burst, o_.max_connections - int(conns_.size()) - reserve);
+    if (n < 2) {
+        notes_.push_back({"budget", "the connection budget leaves no room for the SYN burst"});
+        return;
+    }
+    for (int i = 0; i < n && !g_stop; ++i) {
+        ProbeConn* c = new_conn();
+        send_syn(*c);
+        burst.push_back(c);
+    }
+    // A SYN lost on the way looks like a dropped one: send unanswered SYNs once more.
+    wait_until(now_ns() + drop_wait(), [] { return false; });
+    for (auto* c : burst)
+        if (!answered(*c)) send_syn(*c);
+    auto resolved = [&](Analysis&) {
+        for (auto* c : burst) {
+            auto* k = seen(*c);
+            if (!k) continue;  // no answer to either SYN: dropped (decided by the analyzer)
+            if (k->synack_ns.empty() || k->refused_ns) continue;
+            if (k->timer_retransmits > 0 || k->stateless) continue;
+            return false;
+        }
+        return true;
+    };
+    const int64_t deadline = now_ns() + int64_t((3.0 + overdue_margin(3.0) + 0.5) * 1e9);
+    int64_t next_check = 0;
+    wait_until(deadline, [&] {
+        if (now_ns() < next_check) return false;
+        next_check = now_ns() + 100 * kMs;
+        Analysis a = snapshot();
+        if (!a.listeners.empty() && a.listeners[0].initial_rto_s) initial_rto_ = a.listeners[0].initial_rto_s;
+        return resolved(a);
+    }, "syn-queue: waiting for SYN-ACK retransmissions (stateful) or their absence (syncookies)");
+    // Requests still unproven (never retransmitted, no stateful request to compare with):
+    // a late final ACK that is accepted proves no request state existed, i.e. a syncookie.
+    snapshot();
+    for (auto* c : burst) {
+        auto* k = seen(*c);
+        if (!k || k->synack_ns.empty() || k->timer_retransmits > 0 || k->stateless) continue;
+        const int64_t due = k->synack_ns.front() + int64_t((initial_rto() + overdue_margin(initial_rto())) * 1e9);
+        wait_until(due, [] { return false; }, "syn-queue: letting the first SYN-ACK's timer pass");
+        complete(*c);
+        wait_until(now_ns() + 3 * drop_wait(), [&] { return seen(*c)->server_ack_data_ns.has_value(); },
+                   "syn-queue: late ACK to test for a syncookie");
+        break;
+    }
+    for (auto* c : burst) send_rst(*c);
+    wait_until(now_ns() + drop_wait(), [] { return false; });
+}
+
+// retries: a few half-open requests left alone until their retransmissions stop.
+void Prober::step_retries() {
+    std::vector<ProbeConn*> reqs;
+    for (int i = 0; i < plan_.retries_requests; ++i) {
+        ProbeConn* c = new_conn();
+        if (!c) break;
+        send_syn(*c);
+        reqs.push_back(c);
+    }
+    if (reqs.empty()) return;
+    const int64_t deadline = now_ns() + int64_t(o_.max_wait_s * 1e9);
+    int64_t next_check = 0;
+    std::string what = "retries: waiting for SYN-ACK retransmissions";
+    wait_until(deadline, [&] {
+        if (now_ns() < next_check) return false;
+        next_check = now_ns() + 100 * kMs;
+        Analysis a = snapshot();
+        if (a.listeners.empty()) return false;
+        const auto& v = a.listeners[0];
+        if (v.initial_rto_s) initial_rto_ = v.initial_rto_s;
+        if (v.retries) return true;
+        // Done as well when every request is settled some other way (cookie, reset, answered).
+        bool all_settled = true;
+        int most = 0;
+        for (auto* c : reqs) {
+            auto* k = seen(*c);
+            if (!k) { all_settled = false; continue; }
+            most = std::max(most, k->timer_retransmits);
+            if (k->fate == Fate::cookie || k->fate == Fate::refused || k->fate == Fate::reset_by_client) continue;
+            if (k->synack_ns.empty() && now_ns() - *k->first_syn_ns < 3 * kSec) all_settled = false;
+            if (!k->synack_ns.empty()) all_settled = false;
+        }
+        what = fmt::format("retries: {} SYN-ACK retransmission(s) so far, waiting for the next or its absence", most);
+        return all_settled;
+    }, what);
+    if (now_ns() >= deadline)
+        notes_.push_back({"max-wait", fmt::format("stopped waiting for SYN-ACK retransmissions after {:.0f} s "
+                                                  "(--max-wait)", o_.max_wait_s)});
+    for (auto* c : reqs) send_rst(*c);
+}
+
+// accept-queue: fill one proven connection at a time, keeping one request pending
+// that was admitted while there was room; when a SYN is dropped the queue is full,
+// and the pending request's final ACK shows the overflow policy.
+void Prober::step_accept_queue() {
+    ProbeConn* pending = new_conn();
+    if (!pending || !open_request(*pending)) {
+        notes_.push_back({"accept-queue-no-room", "the first SYN of the accept-queue step was not answered: the "
+                                                  "queue was already full (or the port stopped answering)"});
+        return;
+    }
+    auto established = [&](ProbeConn* c) {
+        auto* k = seen(*c);
+        return k && k->server_ack_data_ns.has_value();
+    };
+    auto finish_pending = [&](ProbeConn* c, int64_t deadline) {
+        complete(*c);
+        for (int i = 0; i < 3 && !g_stop; ++i) {
+            if (wait_until(std::min(deadline, now_ns() + drop_wait()), [&] { return established(c); })) return true;
+            auto* k = seen(*c);
+            if (k->server_rst_ns) return false;
+            if (i < 2) send(*c, tcp::ACK | tcp::PSH, c->isn + 1, *k->server_isn + 1, 1, false);
+        }
+        return established(c);
+    };
+    int queued = 0;
+    while (!g_stop) {
+        ProbeConn* next = new_conn();
+        if (!next) {
+            notes_.push_back({"budget", fmt::format("connection budget ({}) reached after {} queued connections",
+                                                    o_.max_connections, queued)});
+            break;
+        }
+        if (open_request(*next)) {
+            if (seen(*next)->refused_ns) break;
+            // The queue had room for `next`'s SYN, so `pending` fits too.
+            if (!finish_pending(pending, now_ns() + 3 * drop_wait())) {
+                notes_.push_back({"accept-queue-unexpected", "a request admitted while the queue had room was not "
+                                                             "established by its final ACK"});
+                break;
+            }
+            ++queued;
+            pending = next;
+            continue;
+        }
+        // `next` was dropped: the queue is full (or the SYN queue is). Overflow it with the
+        // pending request, admitted while there was room, and watch what its ACK meets.
+        auto* k = seen(*pending);
+        const auto tt = k->synack_ns;
+        const double I = initial_rto();
+        const int n = std::max(0, k->timer_retransmits);
+        const double gap = nominal_gap(I, size_t(n));
+        const int64_t last = tt.empty() ? now_ns() : tt.back();
+        const int64_t deadline = std::max(now_ns(), last + int64_t((gap + overdue_margin(gap)) * 1e9)) + 3 * drop_wait();
+        complete(*pending);
+        const int64_t ack_at = now_ns();
+        const size_t synacks_before = k->synack_ns.size();
+        wait_until(deadline, [&] {
+            auto* kk = seen(*pending);
+            return kk->server_rst_ns || kk->server_ack_data_ns ||
+                   (kk->synack_ns.size() > synacks_before && kk->synack_ns.back() > ack_at);
+        }, "accept-queue: final ACK sent to a full queue; waiting for RST, a SYN-ACK retransmission, or its absence");
+        if (established(pending)) {
+            // There was room after all (the drop was the SYN queue's): go on filling.
+            ++queued;
+            pending = new_conn();
+            if (!pending || !open_request(*pending)) break;
+            continue;
+        }
+        break;
+    }
+}
+
+void Prober::cleanup() {
+    for (auto& c : conns_) send_rst(*c);
+    // Let the last answers arrive into the capture.
+    if (cap_) wait_until(now_ns() + drop_wait(), [] { return false; });
+    if (guard_) guard_->release();
+}
+
+Analysis Prober::run() {
+    setup();
+    try {
+        bool go_on = true;
+        for (const auto& step : plan_.steps) {
+            if (g_stop || !go_on) break;
+            if (step == "baseline") go_on = step_baseline();
+            else if (step == "syn-queue") step_syn_queue();
+            else if (step == "retries") step_retries();
+            else if (step == "accept-queue") step_accept_queue();
+        }
+    } catch (...) {
+        cleanup();
+        throw;
+    }
+    if (g_stop) notes_.push_back({"interrupted", "interrupted: the verdicts cover what was probed until then"});
+    cleanup();
+    if (status_shown_) std::fprintf(stderr, "\r\033[K");
+    const int64_t end = now_ns();
+    Analysis a = snapshot(end);
+    a.source.kind = "live";
+    a.source.path = route_.iface;
+    if (a.listeners.empty()) {
+        ListenerVerdict v;
+        v.listener = o_.target;
+        a.listeners.push_back(std::move(v));
+    }
+    for (auto& w : notes_) a.listeners[0].warnings.push_back(w);
+
+    if (writer_) {
+        writer_->close(end);
+        writer_.reset();
+        write_all(pcap_fd_, o_.write_pcap, pcap_buf_, pcap_len_);
+        ::close(pcap_fd_);
+        std::free(pcap_buf_);
+    }
+    if (timeline_fd_ >= 0) {
+        std::string svg;
+        const std::string& t = o_.timeline;
+        if (t.ends_with(".svg")) svg = render_timeline_svg(a, a.listeners[0]);
+        else if (t.ends_with(".txt")) svg = render_timeline_text(a, a.listeners[0]);
+        else svg = nlohmann::json{{"schema", "listenprobe/1"}, {"listener", a.listeners[0].listener.str()},
+                                  {"connections", connections_json(a, a.listeners[0])}}.dump(2) + "\n";
+        write_all(timeline_fd_, t, svg.data(), svg.size());
+        ::close(timeline_fd_);
+    }
+    return a;
+}
+
+}  // namespace
+
+Analysis run_probe(const ProbeOptions& o) {
+    auto p = std::make_shared<Prober>(o);
+    Analysis a = p->run();
+    a.owner = p;
+    return a;
+}
+
+}  // namespace lp

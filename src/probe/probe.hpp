@@ -1,0 +1,36 @@
+// The live probe: a sender in front of the analyzer. It crafts SYNs, final ACKs
+// and RSTs by hand (libtins), captures the listener's answers (libpcap) into
+// the same Tracker a replay uses, and asks the same inference what is proven
+// yet, step by step of a plan (probes/*.toml).
+//
+// Promises: only the named target is sent to; the prober kernel's RSTs are held
+// back by a scoped nftables table removed on every exit path (RstGuard); every
+// probe connection gets a RST at the end; privileges are dropped once sockets
+// and files are open.
+#pragma once
+#include <string>
+
+#include "inference/verdict.hpp"
+#include "segments/segment.hpp"
+
+namespace lp {
+
+struct ProbeOptions {
+    Endpoint target;
+    std::string interface;      // empty: from the route
+    std::string plan = "all";
+    std::string write_pcap;     // -w: pcapng of everything sent and received
+    std::string timeline;       // --timeline OUT (written by the probe: files are opened before the drop)
+    std::string user = "nobody";
+    int max_connections = 256;
+    double rate_pps = 1000;
+    double max_wait_s = 200;
+    bool quiet = false;
+    bool format_json = false;
+};
+
+// Runs the plan against the target and returns the analysis of everything captured.
+// Throws PrivilegeError (exit 3), InputError (exit 1), UsageError (exit 2).
+Analysis run_probe(const ProbeOptions& o);
+
+}  // namespace lp
