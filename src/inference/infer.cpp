@@ -102,6 +102,20 @@ bool spoiled(const Connection& c) {
 
 }  // namespace
 
+std::optional<int64_t> request_deadline(const Connection& c, double initial) {
+    if (c.synack_ns.empty()) return std::nullopt;
+    const auto tt = timer_times(c);
+    if (tt.empty()) return std::nullopt;
+    const double gap = nominal_gap(initial, size_t(c.timer_retransmits));
+    return tt.back() + to_ns(gap + overdue_margin(gap));
+}
+
+bool request_cut(const Connection& c, int64_t deadline) {
+    auto before = [&](const std::optional<int64_t>& t) { return t && *t < deadline; };
+    return before(c.client_rst_ns) || before(c.server_rst_ns) || before(c.established_ns) ||
+           before(c.server_ack_data_ns) || before(c.server_payload_ns) || before(c.final_ack_ns);
+}
+
 double nominal_gap(double initial, size_t k) {
     return std::min(initial * std::pow(2.0, double(k)), 120.0);
 }
@@ -292,11 +306,22 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
                          "kernel, or a scanner); no queue or policy verdict is drawn from them",
                          spoiled_n));
 
-    // SYN-ACK schedule from the request with the most timer retransmissions.
+    // SYN-ACK schedule: prefer a request that was left alone until it was exhausted,
+    // then the one with the most timer retransmissions.
     const Connection* best = nullptr;
-    for (auto* c : L.conns) {
-        if (spoiled(*c) || c->first_synack_missing || c->timer_retransmits == 0) continue;
-        if (!best || c->timer_retransmits > best->timer_retransmits) best = c;
+    bool best_exhausted = false;
+    {
+        const double I0 = 1.0;  // only for ranking; the fitted value is used below
+        for (auto* c : L.conns) {
+            if (spoiled(*c) || c->first_synack_missing || c->timer_retransmits == 0) continue;
+            const auto dl = request_deadline(*c, I0);
+            const bool ex = dl && L.end_ns >= *dl && !request_cut(*c, *dl);
+            if (!best || (ex && !best_exhausted) ||
+                (ex == best_exhausted && c->timer_retransmits > best->timer_retransmits)) {
+                best = c;
+                best_exhausted = ex;
+            }
+        }
     }
     bool retries_positive = false;
     for (auto* c : L.conns)
@@ -486,43 +511,82 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
     }
 
     // ---- SYN queue and syncookies ----
+    // A request's place in the listener's order is the client SYN it answered (a SYN
+    // lost on the way and sent again is admitted later than its first SYN).
+    auto answered_syn = [](const Connection& c) -> int64_t {
+        int64_t t = c.first_syn_ns.value_or(c.synack_ns.empty() ? 0 : c.synack_ns.front());
+        if (c.synack_ns.empty()) return t;
+        for (const auto& e : c.events)
+            if ((e.kind == EventKind::syn || e.kind == EventKind::syn_retransmit) && e.t_ns <= c.synack_ns.front())
+                t = e.t_ns;
+        return t;
+    };
     auto stateful_pending = [&](int64_t t, bool& all_proven) {
         int n = 0;
         all_proven = true;
         for (auto* c : L.conns) {
             if (!pending_at(*c, t, I)) continue;
-            if (c->first_syn_ns && *c->first_syn_ns >= t) continue;
+            if (answered_syn(*c) >= t) continue;
             ++n;
             if (c->timer_retransmits == 0) all_proven = false;
         }
         return n;
     };
+    // No stateful request may have been admitted after the boundary, or the boundary
+    // is blurred (a lost SYN-ACK makes a stateful request look admitted late).
+    auto stateful_after = [&](int64_t t) {
+        std::vector<const Connection*> at_t;
+        for (auto* c : L.conns)
+            if (pending_at(*c, t, I) && answered_syn(*c) < t) at_t.push_back(c);
+        for (auto* c : L.conns) {
+            if (c->timer_retransmits == 0 || spoiled(*c)) continue;
+            const int64_t u = answered_syn(*c);
+            if (u <= t) continue;
+            bool all_still = true;
+            for (auto* q : at_t)
+                if (!pending_at(*q, u, I)) all_still = false;
+            if (all_still) return true;
+        }
+        return false;
+    };
     const Connection* first_cookie = nullptr;
     for (auto* c : L.conns)
-        if (c->stateless && c->first_syn_ns && (!first_cookie || *c->first_syn_ns < *first_cookie->first_syn_ns))
-            first_cookie = c;
+        if (c->stateless && (!first_cookie || answered_syn(*c) < answered_syn(*first_cookie))) first_cookie = c;
     const Connection* first_sq_drop = nullptr;
-    for (auto* c : L.conns) {
-        if (c->fate != Fate::syn_dropped || !c->first_syn_ns) continue;
-        const int64_t t = *c->first_syn_ns;
-        if (E(t) != 0) continue;
-        bool admitted_before = false;
-        for (auto* s : L.conns)
-            if (s->timer_retransmits > 0 && s->first_syn_ns && *s->first_syn_ns < t) admitted_before = true;
-        if (admitted_before && (!first_sq_drop || t < *first_sq_drop->first_syn_ns)) first_sq_drop = c;
+    {
+        std::vector<Connection*> drops;
+        for (auto* c : L.conns)
+            if (c->fate == Fate::syn_dropped && c->first_syn_ns && E(*c->first_syn_ns) == 0) drops.push_back(c);
+        std::sort(drops.begin(), drops.end(),
+                  [](const Connection* a, const Connection* b) { return *a->first_syn_ns < *b->first_syn_ns; });
+        for (auto* c : drops) {
+            const int64_t t = *c->first_syn_ns;
+            bool admitted_before = false;
+            for (auto* s : L.conns)
+                if (s->timer_retransmits > 0 && answered_syn(*s) < t) admitted_before = true;
+            // A SYN met silence while later SYNs were still admitted: lost, not dropped.
+            if (admitted_before && !stateful_after(t)) {
+                first_sq_drop = c;
+                break;
+            }
+        }
     }
     if (first_cookie && first_sq_drop) {
         warn("syncookies-conflict", "the listener both sent syncookies and dropped SYNs with room in its accept queue");
     } else if (first_cookie) {
         bool proven = true;
-        const int p = stateful_pending(*first_cookie->first_syn_ns, proven);
+        const int64_t tc = answered_syn(*first_cookie);
+        const int p = stateful_pending(tc, proven);
         if (p == 0 && proven) {
             v.syncookies = "always";
             v.evidence.push_back(fmt::format("syncookie sent to {} with no request pending — tcp_syncookies=2",
                                              first_cookie->client.str()));
         } else if (retries_positive) {
             v.syncookies = "on-overflow";
-            if (proven) {
+            if (stateful_after(tc)) {
+                warn("syn-queue-boundary-blurred", "a stateful request was admitted after the first syncookie "
+                                                   "(lost SYNs or SYN-ACKs): SYN-queue capacity not proven");
+            } else if (proven) {
                 v.syn_queue_capacity = p;
                 v.evidence.push_back(fmt::format("{} stateful request(s) pending, then a syncookie to {} — "
                                                  "tcp_syncookies=1", p, first_cookie->client.str()));

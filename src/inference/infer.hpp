@@ -24,6 +24,11 @@ Analysis analyze(Tracker& tracker, const SourceInfo& source, const InferOptions&
 bool schedule_fits(const std::vector<double>& gaps, double initial);
 // Tolerance (seconds) allowed after a nominal gap before a retransmission counts as overdue.
 double overdue_margin(double nominal_gap_s);
+// When the next SYN-ACK retransmission of a request is overdue (its retries are then
+// exhausted, unless something ended the request first); nullopt without a SYN-ACK.
+std::optional<int64_t> request_deadline(const Connection& c, double initial);
+// Whether an ACK, RST or data from either side ended the request before `deadline`.
+bool request_cut(const Connection& c, int64_t deadline);
 // Nominal gap k (0-based) of a doubling schedule.
 double nominal_gap(double initial, size_t k);
 

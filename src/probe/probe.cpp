@@ -507,16 +507,22 @@ void Prober::step_retries() {
         const auto& v = a.listeners[0];
         if (v.initial_rto_s) initial_rto_ = v.initial_rto_s;
         if (v.retries) return true;
-        // Done as well when every request is settled some other way (cookie, reset, answered).
+        // Done as well when every request is settled: its next retransmission is overdue,
+        // or something ended it, or its SYN was never answered.
         bool all_settled = true;
         int most = 0;
+        const int64_t now = now_ns();
         for (auto* c : reqs) {
             auto* k = seen(*c);
             if (!k) { all_settled = false; continue; }
             most = std::max(most, k->timer_retransmits);
-            if (k->fate == Fate::cookie || k->fate == Fate::refused || k->fate == Fate::reset_by_client) continue;
-            if (k->synack_ns.empty() && now_ns() - *k->first_syn_ns < 3 * kSec) all_settled = false;
-            if (!k->synack_ns.empty()) all_settled = false;
+            if (k->refused_ns) continue;
+            if (k->synack_ns.empty()) {
+                if (now - *k->first_syn_ns < 3 * kSec) all_settled = false;
+                continue;
+            }
+            const auto dl = request_deadline(*k, initial_rto());
+            if (dl && now < *dl && !request_cut(*k, *dl)) all_settled = false;
         }
         what = fmt::format("retries: {} SYN-ACK retransmission(s) so far, waiting for the next or its absence", most);
         return all_settled;
