@@ -100,6 +100,19 @@ bool spoiled(const Connection& c) {
     return *c.client_rst_ns - c.synack_ns.front() <= kClientResetWindow;
 }
 
+// Linux answers a SYN without timestamps with a syncookie that carries neither
+// window scale nor SACK-permitted. When the same listener put them in a SYN-ACK to
+// another SYN that offered them (so they are enabled), their absence proves a cookie.
+bool options_stripped(const Connection& c) {
+    if (!c.synack_options_seen || c.syn_options.has_ts || !c.first_syn_ns) return false;
+    const bool offered = c.syn_options.wscale.has_value() || c.syn_options.sack_ok;
+    return offered && !c.synack_options.wscale && !c.synack_options.sack_ok;
+}
+bool options_honoured(const Connection& c) {
+    return c.synack_options_seen && c.first_syn_ns &&
+           ((c.syn_options.wscale && c.synack_options.wscale) || (c.syn_options.sack_ok && c.synack_options.sack_ok));
+}
+
 }  // namespace
 
 std::optional<int64_t> request_deadline(const Connection& c, double initial) {
@@ -135,7 +148,7 @@ namespace {
 
 // ---- per-connection fates -------------------------------------------------
 
-void classify(Connection& c, const ListenerCtx& L, bool listener_open, bool retries_positive) {
+void classify(Connection& c, const ListenerCtx& L, bool listener_open, bool retries_positive, bool options_on) {
     c.fate = Fate::unknown;
     c.fate_reason.clear();
     c.established_ns.reset();
@@ -168,8 +181,14 @@ void classify(Connection& c, const ListenerCtx& L, bool listener_open, bool retr
     const int64_t synack0 = c.synack_ns.front();
     const int64_t due0 = synack0 + to_ns(I + overdue_margin(I));
 
+    const bool stripped = options_on && options_stripped(c) && c.timer_retransmits == 0;
     if (!c.final_ack_ns) {
-        if (c.timer_retransmits > 0) {
+        if (stripped) {
+            c.fate = Fate::cookie;
+            c.stateless = true;
+            c.fate_reason = "SYN-ACK without window scale and SACK to a SYN without timestamps that offered them, "
+                            "while this listener sends them otherwise: a syncookie";
+        } else if (c.timer_retransmits > 0) {
             c.fate = Fate::half_open;
             c.fate_reason = fmt::format("never ACKed; SYN-ACK retransmitted {} time(s)", c.timer_retransmits);
         } else if (L.end_ns >= due0 && (!c.client_rst_ns || *c.client_rst_ns >= due0) && retries_positive) {
@@ -210,6 +229,7 @@ void classify(Connection& c, const ListenerCtx& L, bool listener_open, bool retr
             return;
         }
     }
+    if (stripped) c.stateless = true;
     if (proof) {
         c.fate = Fate::queued;
         c.established_ns = ack;
@@ -342,7 +362,10 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
     }
 
     // Fates (need the initial timeout for "overdue").
-    for (auto* c : L.conns) classify(*c, L, open, retries_positive);
+    bool options_on = false;
+    for (auto* c : L.conns)
+        if (options_honoured(*c)) options_on = true;
+    for (auto* c : L.conns) classify(*c, L, open, retries_positive, options_on);
     const double I = L.initial.value_or(kDefaultInitialRto);
 
     // Exact retry count: the request must have been left alone until its next
@@ -581,6 +604,14 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
             v.syncookies = "always";
             v.evidence.push_back(fmt::format("syncookie sent to {} with no request pending — tcp_syncookies=2",
                                              first_cookie->client.str()));
+            // In that mode every SYN-ACK is a cookie (a full accept queue drops the SYN
+            // instead): each half-open request that never retransmitted is one.
+            for (auto* c : L.conns) {
+                if (c->fate != Fate::half_open || c->timer_retransmits > 0 || c->synack_ns.empty()) continue;
+                c->fate = Fate::cookie;
+                c->stateless = true;
+                c->fate_reason = "never retransmitted, and this listener sends syncookies always";
+            }
         } else if (retries_positive) {
             v.syncookies = "on-overflow";
             if (stateful_after(tc)) {
