@@ -234,12 +234,14 @@ void classify(Connection& c, const ListenerCtx& L, bool listener_open, bool retr
         c.fate = Fate::queued;
         c.established_ns = ack;
         c.fate_reason = fmt::format("the listener acknowledged the client's data at {}", fmt_t(*proof, L.t0));
-        // No retransmission before a final ACK sent after the first one was due, yet
-        // established: no request state existed, the SYN-ACK was a syncookie.
+        // No retransmission before a final ACK sent after two were due, yet established:
+        // no request state existed, the SYN-ACK was a syncookie.
         bool rtx_before_ack = false;
         for (size_t i = 1; i < c.synack_ns.size(); ++i)
             if (c.synack_timer[i] && c.synack_ns[i] < ack) rtx_before_ack = true;
-        if (!rtx_before_ack && ack >= due0 && !c.first_synack_missing) {
+        // Two retransmissions must have been missed: one may be lost on the way.
+        const int64_t due1 = synack0 + to_ns(3 * I + overdue_margin(2 * I));
+        if (!rtx_before_ack && ack >= due1 && !c.first_synack_missing) {
             c.stateless = true;
             c.fate_reason += "; its late ACK found no request state: the SYN-ACK was a syncookie";
         }
@@ -291,6 +293,45 @@ bool in_queue_at(const Connection& c, int64_t t) {
     if (c.server_rst_ns && *c.server_rst_ns < t && *c.server_rst_ns > *c.established_ns) return false;
     return true;
 }
+
+// The end of the interval in which pending_at() holds (kInf: still pending at the end).
+int64_t pending_end(const Connection& c, double I) {
+    int64_t end = kInf;
+    for (auto v : {c.established_ns, c.client_rst_ns, c.server_rst_ns})
+        if (v) end = std::min(end, *v);
+    const auto tt = timer_times(c);
+    const double gap = nominal_gap(I, tt.size());
+    if (!tt.empty() && !c.final_ack_ns) end = std::min(end, tt.back() + to_ns(gap + overdue_margin(gap)) + 1);
+    return end;
+}
+
+int64_t queue_end(const Connection& c) {
+    int64_t end = kInf;
+    if (auto a = known_accepted_ns(c)) end = std::min(end, *a);
+    if (c.server_rst_ns && c.established_ns && *c.server_rst_ns > *c.established_ns) end = std::min(end, *c.server_rst_ns);
+    return end;
+}
+
+// Most intervals [begin, end) open at once: a sweep, O(n log n).
+int max_overlap(std::vector<std::pair<int64_t, int64_t>> iv) {
+    std::vector<std::pair<int64_t, int>> pts;
+    pts.reserve(iv.size() * 2);
+    for (auto [b, e] : iv)
+        if (e > b) {
+            pts.push_back({b, +1});
+            pts.push_back({e, -1});
+        }
+    std::sort(pts.begin(), pts.end());  // at equal times the end (-1) sorts first
+    int cur = 0, best = 0;
+    for (auto [t, d] : pts) {
+        cur += d;
+        best = std::max(best, cur);
+    }
+    return best;
+}
+
+// Bounds on the per-event scans below, so a capture of a SYN flood stays linear.
+constexpr size_t kMaxEventScans = 256;
 
 void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
     auto warn = [&](std::string code, std::string msg) { v.warnings.push_back({std::move(code), std::move(msg)}); };
@@ -446,8 +487,13 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
     bool syn_drop_full = false;
     const Connection* syn_drop_ex = nullptr;
     int64_t syn_drop_t = 0;
-    for (auto* c : L.conns) {
-        if (c->fate != Fate::syn_dropped || !c->first_syn_ns) continue;
+    std::vector<Connection*> dropped;
+    for (auto* c : L.conns)
+        if (c->fate == Fate::syn_dropped && c->first_syn_ns) dropped.push_back(c);
+    std::sort(dropped.begin(), dropped.end(),
+              [](const Connection* a, const Connection* b) { return *a->first_syn_ns < *b->first_syn_ns; });
+    if (dropped.size() > kMaxEventScans) dropped.resize(kMaxEventScans);
+    for (auto* c : dropped) {
         const int64_t t = *c->first_syn_ns;
         const int p = pending(t), e = E(t);
         // With at most one request pending (and no more than are queued), a dropped SYN
@@ -458,6 +504,7 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
         }
     }
     std::sort(events.begin(), events.end(), [](const FullEvent& a, const FullEvent& b) { return a.t < b.t; });
+    if (events.size() > kMaxEventScans) events.resize(kMaxEventScans);
 
     bool app_accepts = false;
     const Connection* accepted_ex = nullptr;
@@ -506,9 +553,10 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
             }
         }
     } else {
-        int most = 0;
+        std::vector<std::pair<int64_t, int64_t>> iv;
         for (auto* c : L.conns)
-            if (c->established_ns) most = std::max(most, E(*c->established_ns + 1));
+            if (c->established_ns) iv.push_back({*c->established_ns, queue_end(*c)});
+        const int most = max_overlap(std::move(iv));
         if (most > 0) {
             v.capacity_at_least = most;
             if (!app_accepts)
@@ -558,17 +606,14 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
     // No stateful request may have been admitted after the boundary, or the boundary
     // is blurred (a lost SYN-ACK makes a stateful request look admitted late).
     auto stateful_after = [&](int64_t t) {
-        std::vector<const Connection*> at_t;
+        // Requests pending at t stay pending until the earliest of their ends.
+        int64_t until = kInf;
         for (auto* c : L.conns)
-            if (pending_at(*c, t, I) && answered_syn(*c) < t) at_t.push_back(c);
+            if (pending_at(*c, t, I) && answered_syn(*c) < t) until = std::min(until, pending_end(*c, I));
         for (auto* c : L.conns) {
             if (c->timer_retransmits == 0 || spoiled(*c)) continue;
             const int64_t u = answered_syn(*c);
-            if (u <= t) continue;
-            bool all_still = true;
-            for (auto* q : at_t)
-                if (!pending_at(*q, u, I)) all_still = false;
-            if (all_still) return true;
+            if (u > t && u < until) return true;
         }
         return false;
     };
@@ -578,10 +623,8 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
     const Connection* first_sq_drop = nullptr;
     {
         std::vector<Connection*> drops;
-        for (auto* c : L.conns)
-            if (c->fate == Fate::syn_dropped && c->first_syn_ns && E(*c->first_syn_ns) == 0) drops.push_back(c);
-        std::sort(drops.begin(), drops.end(),
-                  [](const Connection* a, const Connection* b) { return *a->first_syn_ns < *b->first_syn_ns; });
+        for (auto* c : dropped)
+            if (E(*c->first_syn_ns) == 0) drops.push_back(c);
         for (auto* c : drops) {
             const int64_t t = *c->first_syn_ns;
             bool admitted_before = false;
@@ -634,12 +677,11 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
                                          "accept queue — tcp_syncookies=0", first_sq_drop->client.str(), p));
         if (proven && p > 0) v.syn_queue_capacity = p;
     } else {
-        int most = 0;
-        for (auto* c : L.conns) {
-            if (c->timer_retransmits == 0 || c->synack_ns.empty()) continue;
-            bool proven = true;
-            most = std::max(most, stateful_pending(c->synack_ns.front() + 1, proven));
-        }
+        std::vector<std::pair<int64_t, int64_t>> iv;
+        for (auto* c : L.conns)
+            if (c->timer_retransmits > 0 && !c->synack_ns.empty() && !spoiled(*c))
+                iv.push_back({c->synack_ns.front(), pending_end(*c, I)});
+        const int most = max_overlap(std::move(iv));
         if (most > 1) v.syn_queue_capacity_at_least = most;
     }
 }

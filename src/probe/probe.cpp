@@ -167,6 +167,7 @@ struct ProbeConn {
     uint32_t sent_payload = 0;
     int64_t ack_sent_ns = 0;
     bool reset = false;
+    bool no_timestamps = false;
 };
 
 class Prober {
@@ -304,7 +305,7 @@ void Prober::send(ProbeConn& c, uint8_t flags, uint32_t seq, uint32_t ack, uint3
     if (syn_options) {
         if (plan_.tcp.mss) t.mss(plan_.tcp.mss);
         if (plan_.tcp.sack) t.sack_permitted();
-        if (plan_.tcp.timestamps) t.timestamp(tsval, 0);
+        if (plan_.tcp.timestamps && !c.no_timestamps) t.timestamp(tsval, 0);
         if (plan_.tcp.wscale >= 0) {
             t.add_option(Tins::TCP::option(Tins::TCP::NOP));
             t.winscale(uint8_t(plan_.tcp.wscale));
@@ -441,8 +442,11 @@ void Prober::step_syn_queue() {
         notes_.push_back({"budget", "the connection budget leaves no room for the SYN burst"});
         return;
     }
+    // The first SYN offers window scale and SACK without timestamps: a syncookie answer
+    // cannot carry them (the rest, with timestamps, show the listener honours them).
     for (int i = 0; i < n && !g_stop; ++i) {
         ProbeConn* c = new_conn();
+        c->no_timestamps = i == 0;
         send_syn(*c);
         burst.push_back(c);
     }
@@ -456,6 +460,9 @@ void Prober::step_syn_queue() {
             if (!k) continue;  // no answer to either SYN: dropped (decided by the analyzer)
             if (k->synack_ns.empty() || k->refused_ns) continue;
             if (k->timer_retransmits > 0 || k->stateless) continue;
+            // Unproven either way: wait until its first retransmission is overdue.
+            const int64_t due = k->synack_ns.front() + int64_t((initial_rto() + overdue_margin(initial_rto())) * 1e9);
+            if (now_ns() >= due && initial_rto_) continue;
             return false;
         }
         return true;
@@ -469,19 +476,6 @@ void Prober::step_syn_queue() {
         if (!a.listeners.empty() && a.listeners[0].initial_rto_s) initial_rto_ = a.listeners[0].initial_rto_s;
         return resolved(a);
     }, "syn-queue: waiting for SYN-ACK retransmissions (stateful) or their absence (syncookies)");
-    // Requests still unproven (never retransmitted, no stateful request to compare with):
-    // a late final ACK that is accepted proves no request state existed, i.e. a syncookie.
-    snapshot();
-    for (auto* c : burst) {
-        auto* k = seen(*c);
-        if (!k || k->synack_ns.empty() || k->timer_retransmits > 0 || k->stateless) continue;
-        const int64_t due = k->synack_ns.front() + int64_t((initial_rto() + overdue_margin(initial_rto())) * 1e9);
-        wait_until(due, [] { return false; }, "syn-queue: letting the first SYN-ACK's timer pass");
-        complete(*c);
-        wait_until(now_ns() + 3 * drop_wait(), [&] { return seen(*c)->server_ack_data_ns.has_value(); },
-                   "syn-queue: late ACK to test for a syncookie");
-        break;
-    }
     for (auto* c : burst) send_rst(*c);
     wait_until(now_ns() + drop_wait(), [] { return false; });
 }
