@@ -1,0 +1,80 @@
+// Retransmission timelines of one listener: which connection sent and got
+// what, when. Two renderings of the same lane model: a self-contained SVG
+// (for a browser or a report) and aligned terminal text.
+//
+// Time: the axis starts at the listener's first SYN (0 s); event lines also
+// give the report time (seconds from Analysis::t0_ns, as in the JSON).
+// One lane per connection, in order of first appearance. With more than
+// max_lanes connections, connections with the same pattern are folded into
+// one lane ("×N (ports a–b)"); if that is still too many, the first lanes are
+// drawn and a line says how many connections were left out.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "inference/verdict.hpp"
+#include "tracker/connection.hpp"
+
+namespace lp {
+
+struct TimelineOptions {
+    bool color = false;     // text only: ANSI colours (the caller decides, e.g. by isatty)
+    int width = 100;        // text only: terminal columns
+    size_t max_lanes = 60;  // lanes drawn at most; 0 = no limit
+};
+
+std::string render_timeline_svg(const Analysis& a, const ListenerVerdict& l,
+                                const TimelineOptions& o = {});
+std::string render_timeline_text(const Analysis& a, const ListenerVerdict& l,
+                                 const TimelineOptions& o = {});
+
+// Shared by both renderings (implemented in timeline_text.cpp).
+namespace timeline_detail {
+
+// One drawn lane: a connection, or several with the same pattern.
+struct Lane {
+    std::vector<const Connection*> members;  // members[0] is the one drawn
+    uint16_t port_lo = 0, port_hi = 0;       // client ports of the members
+    bool folded() const { return members.size() > 1; }
+};
+
+struct LaneLayout {
+    std::vector<Lane> lanes;
+    size_t total_connections = 0;
+    size_t hidden_connections = 0;  // connections in lanes not drawn
+    bool folded = false;            // identical lanes were folded
+    bool any_events = false;
+    int64_t origin_ns = 0;          // the listener's first SYN (or first event)
+    int64_t first_ns = 0, last_ns = 0;  // earliest and latest event of the drawn lanes
+};
+
+// Folding tolerance for an event `rel_s` seconds after the connection's first SYN.
+double fold_tolerance_s(double rel_s);
+// Whether two connections have the same pattern (fate, kinds, directions, timers, times).
+bool same_pattern(const Connection& x, const Connection& y);
+LaneLayout layout_lanes(const ListenerVerdict& l, size_t max_lanes);
+
+// The time a connection's relative times count from: its first SYN, else its first event.
+int64_t connection_origin_ns(const Connection& c);
+
+// "SYN", "SYN rtx", "SYN-ACK", "SYN-ACK rtx (timer)", "SYN-ACK rtx (answer)", "ACK", ...
+std::string event_label(const Event& e);
+// "40001" or "×300 (ports 40000–40299)".
+std::string lane_label(const Lane& lane);
+
+// The listener's verdicts as (label, value) rows; null shown as "unknown".
+std::vector<std::pair<std::string, std::string>> verdict_rows(const ListenerVerdict& l);
+
+// A round step (1, 2 or 5 times a power of ten) giving about `target` intervals over span.
+double nice_step(double span_s, int target);
+// The round step after `step`: 1 -> 2 -> 5 -> 10 (times a power of ten).
+double next_nice_step(double step);
+// A tick label for `t` seconds with a step of `step` seconds ("5s", "0.5s", "20ms").
+std::string tick_label(double t, double step);
+// A gap between SYN-ACKs: "1.01s", "0.004s".
+std::string gap_label(double gap_s);
+
+}  // namespace timeline_detail
+}  // namespace lp
