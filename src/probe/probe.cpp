@@ -369,6 +369,8 @@ void Prober::complete(ProbeConn& c) {
     send(c, tcp::ACK, c.isn + 1, ack, 0, false);
     send(c, tcp::ACK | tcp::PSH, c.isn + 1, ack, 1, false);
     c.sent_payload = 1;
+    // If the probe dies now, the watchdog resets this connection at its new sequence number.
+    guard_->add_connection(c.sport, c.isn + 2);
 }
 
 int64_t Prober::drop_wait() const {
