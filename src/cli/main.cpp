@@ -4,8 +4,10 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "inference/infer.hpp"
@@ -80,6 +82,7 @@ void emit(const Analysis& a, const OutputOpts& o) {
         }
     }
     std::cout.flush();
+    if (!std::cout) throw InputError(std::string("stdout: write error: ") + std::strerror(errno));
 }
 
 Analysis replay_file(const std::string& path, const std::string& listener) {
@@ -108,6 +111,10 @@ int main(int argc, char** argv) {
 
     OutputOpts out;
     std::string file, listener, timeline_out;
+    // An empty --listener "" is a mistake too, not "every listener".
+    const CLI::Validator endpoint_check(
+        [](std::string& v) { return Endpoint::parse(v) ? std::string() : "wants ADDR:PORT or [V6]:PORT, got: '" + v + "'"; },
+        "ADDR:PORT");
     auto add_output = [&](CLI::App* sub) {
         sub->add_option("--format", out.format, "text or json (text on a terminal, json otherwise)")
             ->check(CLI::IsMember({"text", "json"}));
@@ -117,12 +124,14 @@ int main(int argc, char** argv) {
 
     auto* replay = app.add_subcommand("replay", "analyze a pcap/pcapng file or tcpdump -nn text (- = stdin)");
     replay->add_option("FILE", file, "capture file, or - for stdin")->required();
-    replay->add_option("--listener", listener, "only this listener ADDR:PORT ([V6]:PORT)");
+    replay->add_option("--listener", listener, "only this listener ADDR:PORT ([V6]:PORT)")
+        ->check(endpoint_check);
     add_output(replay);
 
     auto* tl = app.add_subcommand("timeline", "draw the handshake timeline of a capture");
     tl->add_option("FILE", file, "capture file, or - for stdin")->required();
-    tl->add_option("--listener", listener, "the listener ADDR:PORT to draw (default: the first one)");
+    tl->add_option("--listener", listener, "the listener ADDR:PORT to draw (default: the first one)")
+        ->check(endpoint_check);
     tl->add_option("-o,--output", timeline_out, "OUT.svg, OUT.txt or OUT.json")->required();
 
     ProbeOptions po;
@@ -146,8 +155,13 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        const int rc = app.exit(e);
-        return rc == 0 ? 0 : kExitUsage;
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        // One line, as every other error (CLI11 itself would add a second).
+        std::string what = e.what();
+        if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-')
+            what = std::string("unknown subcommand: ") + argv[1] + " (replay, probe, timeline, plans, cleanup)";
+        std::cerr << "listenprobe: " << what << " (see listenprobe --help)\n";
+        return kExitUsage;
     }
 
     try {

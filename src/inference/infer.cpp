@@ -30,6 +30,7 @@ std::string fmt_t(int64_t ns, int64_t t0) {
 
 struct ListenerCtx {
     Endpoint ep;
+    const Tracker::Retired* retired = nullptr;
     std::vector<Connection*> conns;
     int64_t rtt_ns = 0;
     bool rtt_known = false;
@@ -49,6 +50,22 @@ std::vector<int64_t> timer_times(const Connection& c) {
         if ((i == 0 && !c.first_synack_missing) || (i < c.synack_timer.size() && c.synack_timer[i]))
             t.push_back(c.synack_ns[i]);
     return t;
+}
+
+// The last timer-driven SYN-ACK (or the first SYN-ACK) and how many there were,
+// without building the list: this runs for every connection in the hot loops.
+struct LastTimer {
+    int64_t t = 0;
+    size_t n = 0;
+};
+LastTimer last_timer(const Connection& c) {
+    LastTimer r;
+    for (size_t i = 0; i < c.synack_ns.size(); ++i)
+        if ((i == 0 && !c.first_synack_missing) || (i < c.synack_timer.size() && c.synack_timer[i])) {
+            r.t = c.synack_ns[i];
+            ++r.n;
+        }
+    return r;
 }
 
 std::optional<int64_t> proof_ns(const Connection& c) {
@@ -116,11 +133,10 @@ bool options_honoured(const Connection& c) {
 }  // namespace
 
 std::optional<int64_t> request_deadline(const Connection& c, double initial) {
-    if (c.synack_ns.empty()) return std::nullopt;
-    const auto tt = timer_times(c);
-    if (tt.empty()) return std::nullopt;
+    const LastTimer lt = last_timer(c);
+    if (lt.n == 0) return std::nullopt;
     const double gap = nominal_gap(initial, size_t(c.timer_retransmits));
-    return tt.back() + to_ns(gap + overdue_margin(gap));
+    return lt.t + to_ns(gap + overdue_margin(gap));
 }
 
 bool request_cut(const Connection& c, int64_t deadline) {
@@ -281,9 +297,9 @@ bool pending_at(const Connection& c, int64_t t, double I) {
     if (c.client_rst_ns && *c.client_rst_ns <= t) return false;
     if (c.server_rst_ns && *c.server_rst_ns <= t) return false;
     // Expired: beyond the next nominal retransmission after the last one (with margin).
-    const auto tt = timer_times(c);
-    const double gap = nominal_gap(I, tt.size());
-    if (!tt.empty() && t > tt.back() + to_ns(gap + overdue_margin(gap)) && !c.final_ack_ns) return false;
+    const LastTimer lt = last_timer(c);
+    const double gap = nominal_gap(I, lt.n);
+    if (lt.n && t > lt.t + to_ns(gap + overdue_margin(gap)) && !c.final_ack_ns) return false;
     return true;
 }
 
@@ -299,9 +315,9 @@ int64_t pending_end(const Connection& c, double I) {
     int64_t end = kInf;
     for (auto v : {c.established_ns, c.client_rst_ns, c.server_rst_ns})
         if (v) end = std::min(end, *v);
-    const auto tt = timer_times(c);
-    const double gap = nominal_gap(I, tt.size());
-    if (!tt.empty() && !c.final_ack_ns) end = std::min(end, tt.back() + to_ns(gap + overdue_margin(gap)) + 1);
+    const LastTimer lt = last_timer(c);
+    const double gap = nominal_gap(I, lt.n);
+    if (lt.n && !c.final_ack_ns) end = std::min(end, lt.t + to_ns(gap + overdue_margin(gap)) + 1);
     return end;
 }
 
@@ -346,9 +362,14 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
             break;
         }
     }
+    if (!L.rtt_known && L.retired && L.retired->rtt_ns) {
+        L.rtt_ns = *L.retired->rtt_ns;
+        L.rtt_known = true;
+        v.rtt_s = secs(L.rtt_ns);
+    }
     for (auto* c : L.conns) mark_timers(*c, L);
 
-    bool open = false, refused = false;
+    bool open = L.retired && L.retired->accepted_closed > 0, refused = L.retired && L.retired->refused > 0;
     for (auto* c : L.conns) {
         if (!c->synack_ns.empty()) open = true;
         if (c->refused_ns && c->synack_ns.empty()) refused = true;
@@ -507,9 +528,14 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
     if (events.size() > kMaxEventScans) events.resize(kMaxEventScans);
 
     bool app_accepts = false;
-    const Connection* accepted_ex = nullptr;
+    std::string accepted_ex;
     for (auto* c : L.conns)
-        if (known_accepted_ns(*c)) { app_accepts = true; if (!accepted_ex) accepted_ex = c; }
+        if (known_accepted_ns(*c)) { app_accepts = true; if (accepted_ex.empty()) accepted_ex = c->client.str(); }
+    const bool evicted = L.retired && L.retired->accepted_closed > 0;
+    if (evicted) {
+        app_accepts = true;
+        if (accepted_ex.empty()) accepted_ex = L.retired->example;
+    }
 
     if (!events.empty()) {
         const FullEvent& first = events.front();
@@ -531,12 +557,17 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
         } else if (members < 1) {
             warn("accept-queue-not-in-capture", fmt::format("the queue was full when {}, but the connections it "
                                                             "held are not in the capture", why_full));
+        } else if (evicted) {
+            warn("listener-accepts",
+                 fmt::format("the application accepted connections during the capture ({} got data or FIN), so "
+                             "the capacity is not proven; {} finished connections were not kept in memory, so no "
+                             "upper bound is given either", accepted_ex, L.retired->accepted_closed));
         } else if (app_accepts || entered_later) {
             v.capacity_at_most = members;
             warn("listener-accepts",
                  fmt::format("the application accepted connections during the capture{}, so the {} connection(s) "
                              "queued when {} are an upper bound of the capacity",
-                             accepted_ex ? " (" + accepted_ex->client.str() + " got data or FIN)" : "", members,
+                             accepted_ex.empty() ? "" : " (" + accepted_ex + " got data or FIN)", members,
                              why_full));
         } else {
             bool consistent = true;
@@ -700,17 +731,22 @@ Analysis analyze(Tracker& tracker, const SourceInfo& source, const InferOptions&
     // Listeners in order of first appearance.
     std::map<Endpoint, size_t> index;
     std::vector<ListenerCtx> ctxs;
+    for (const auto& ep : tracker.listeners()) {
+        if (opt.listener && ep != *opt.listener) continue;
+        index.emplace(ep, ctxs.size());
+        ctxs.push_back({});
+        ctxs.back().ep = ep;
+        ctxs.back().retired = tracker.retired(ep);
+    }
     for (auto& up : tracker.connections_mut()) {
         Connection* c = up.get();
-        if (opt.listener && c->server != *opt.listener) continue;
+        if (!c) continue;  // retired
+        auto it = index.find(c->server);
+        if (it == index.end()) continue;
         if (!c->first_syn_ns && c->synack_ns.empty() && !opt.listener) continue;
-        auto [it, inserted] = index.try_emplace(c->server, ctxs.size());
-        if (inserted) {
-            ctxs.push_back({});
-            ctxs.back().ep = c->server;
-        }
         ctxs[it->second].conns.push_back(c);
     }
+    std::erase_if(ctxs, [](const ListenerCtx& L) { return L.conns.empty() && !L.retired; });
     for (auto& L : ctxs) {
         L.end_ns = end;
         L.t0 = a.t0_ns;
@@ -718,6 +754,10 @@ Analysis analyze(Tracker& tracker, const SourceInfo& source, const InferOptions&
         v.listener = L.ep;
         infer_listener(L, v);
         for (auto* c : L.conns) v.connections.push_back(c);
+        if (L.retired) {
+            v.retired_accepted = L.retired->accepted_closed;
+            v.retired_refused = L.retired->refused;
+        }
         a.listeners.push_back(std::move(v));
     }
     return a;

@@ -44,6 +44,8 @@ struct ListenerVerdict {
     std::vector<Warning> warnings;
     std::vector<std::string> evidence;     // one line per verdict, for the text report
     std::vector<const Connection*> connections;  // in order of first appearance
+    // Finished connections not kept in memory (see Tracker::Retired): counted only.
+    uint64_t retired_accepted = 0, retired_refused = 0;
 };
 
 struct Analysis {

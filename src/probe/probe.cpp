@@ -172,7 +172,7 @@ struct ProbeConn {
 
 class Prober {
 public:
-    explicit Prober(const ProbeOptions& o) : o_(o), tracker_(o.target) {}
+    explicit Prober(const ProbeOptions& o) : o_(o), tracker_(o.target) { tracker_.set_retire(false); }
     Analysis run();
 
 private:

@@ -16,15 +16,29 @@ namespace {
 
 using nlohmann::json;
 
+// A busy capture has millions of connections; the report lists the first ones in
+// full and counts the rest (fate_counts has them all).
+constexpr size_t kMaxReportedConnections = 1000;
+
 json opt_int(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
 json opt_dbl(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 double round_s(double s) { return std::round(s * 1e6) / 1e6; }
+
+json fate_counts(const ListenerVerdict& l) {
+    std::map<std::string, uint64_t> n;
+    for (auto* c : l.connections) ++n[to_string(c->fate)];
+    if (l.retired_accepted) n["queued"] += l.retired_accepted;
+    if (l.retired_refused) n["refused"] += l.retired_refused;
+    return n;
+}
 
 }  // namespace
 
 json connections_json(const Analysis& a, const ListenerVerdict& l) {
     json arr = json::array();
+    size_t shown = 0;
     for (const Connection* c : l.connections) {
+        if (++shown > kMaxReportedConnections) break;
         json ev = json::array();
         for (const auto& e : c->events) {
             json j = {{"t", round_s(double(e.t_ns - a.t0_ns) / 1e9)},
@@ -73,6 +87,10 @@ json analysis_json(const Analysis& a) {
              {{"capacity", opt_int(l.syn_queue_capacity)},
               {"capacity_at_least", opt_int(l.syn_queue_capacity_at_least)}}},
             {"evidence", l.evidence},
+            {"connections_total", l.connections.size() + l.retired_accepted + l.retired_refused},
+            {"connections_omitted",
+             l.connections.size() > kMaxReportedConnections ? l.connections.size() - kMaxReportedConnections : 0},
+            {"fate_counts", fate_counts(l)},
             {"warnings", std::move(warnings)},
             {"connections", connections_json(a, l)}};
         listeners.push_back(std::move(lj));
@@ -93,12 +111,11 @@ std::string analysis_text(const Analysis& a, bool color) {
     for (const auto& n : a.source.notes) o += fmt::format("  note: {}\n", n);
     if (a.listeners.empty()) o += "no listener found (no SYN in the capture)\n";
     for (const auto& l : a.listeners) {
-        std::map<std::string, int> fates;
-        for (auto* c : l.connections) ++fates[to_string(c->fate)];
+        std::map<std::string, uint64_t> fates = fate_counts(l).get<std::map<std::string, uint64_t>>();
         std::string fate_list;
         for (auto& [k, n] : fates) fate_list += fmt::format("{}{} {}", fate_list.empty() ? "" : ", ", n, k);
         o += fmt::format("\n{}listener {}{}  port {}  ({} connection(s): {})\n", B, l.listener.str(), R, l.port_state,
-                         l.connections.size(), fate_list);
+                         l.connections.size() + l.retired_accepted + l.retired_refused, fate_list);
         auto unk = [&](const std::string& s) { return s == "unknown" ? D + s + R : s; };
         std::string aq;
         if (l.capacity)

@@ -83,6 +83,9 @@ size_t EndpointHash::operator()(const Endpoint& e) const noexcept {
     uint64_t h = 1469598103934665603ull ^ e.addr.family;
     for (size_t i = 0; i < (e.addr.family == 4 ? 4u : 16u); ++i) h = (h ^ e.addr.bytes[i]) * 1099511628211ull;
     h = (h ^ e.port) * 1099511628211ull;
+    h ^= h >> 29;  // FNV leaves the low bits weak for the bucket index
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
     return static_cast<size_t>(h);
 }
 

@@ -53,8 +53,14 @@ public:
             }
             if (rc == PCAP_ERROR) {
                 // A record cut short at the end of the file (a capture still being written, or
-                // copied while tcpdump ran): keep what was read, say so.
-                info_.notes.push_back(describe(pcap_geterr(handle_)));
+                // copied while tcpdump ran): keep what was read, say so. Anything else (a record
+                // or block that contradicts the file, a second link type) makes the file unusable.
+                const std::string err = describe(pcap_geterr(handle_));
+                if (err.find("truncated") == std::string::npos) {
+                    finish();
+                    throw InputError(info_.path + ": record " + std::to_string(info_.packets + 1) + ": " + err);
+                }
+                info_.notes.push_back(err);
             }
             finish();
             return false;
@@ -66,6 +72,9 @@ private:
     static std::string describe(const char* err) {
         std::string e = err ? err : "unreadable capture";
         if (e.find("unknown file format") != std::string::npos) return "not a pcap or pcapng file";
+        if (e.find("different from the type of the first interface") != std::string::npos)
+            return e + " (interfaces of different link types in one pcapng are not supported: "
+                       "save each interface to its own file)";
         return e;
     }
     void finish() {

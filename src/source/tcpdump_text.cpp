@@ -709,12 +709,14 @@ bool TextSource::next(Segment& out) {
 }  // namespace
 
 bool looks_like_tcpdump_text(std::string_view prefix) {
-    if (prefix.empty() || prefix.find('\0') != std::string_view::npos) return false;
+    if (prefix.empty()) return false;
     int lines = 0;
     while (!prefix.empty() && lines++ < 200) {
         const size_t nl = prefix.find('\n');
         std::string_view line = prefix.substr(0, nl);
         prefix = nl == std::string_view::npos ? std::string_view{} : prefix.substr(nl + 1);
+        // Binary junk (a NUL byte) proves nothing either way: the reader skips such lines too.
+        if (line.find('\0') != std::string_view::npos) continue;
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         while (!line.empty() && is_space(line.front())) line.remove_prefix(1);
 

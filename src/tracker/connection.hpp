@@ -68,6 +68,7 @@ struct Connection {
     std::optional<int64_t> server_ack_data_ns;  // listener acknowledged client payload: established
     std::optional<int64_t> server_payload_ns;   // listener sent payload: the application accepted
     std::optional<int64_t> server_fin_ns;
+    std::optional<int64_t> client_fin_ns;
     std::optional<int64_t> last_client_ack_before_proof_ns;
     uint64_t client_payload_bytes = 0;
     bool synack_options_seen = false;

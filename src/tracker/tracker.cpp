@@ -10,6 +10,8 @@ const Connection* Tracker::find(const Endpoint& client, const Endpoint& server) 
 }
 
 Connection& Tracker::start(const Endpoint& client, const Endpoint& server) {
+    if (listener_seen_.try_emplace(server, true).second) listener_order_.push_back(server);
+    if (flows_.empty()) flows_.reserve(1024);
     auto c = std::make_unique<Connection>();
     c->id = conns_.size();
     c->client = client;
@@ -82,6 +84,38 @@ void Tracker::add(const Segment& s) {
         on_client(*c, s);
     else
         on_server(*c, s);
+    if (retire_ && (s.flags & (tcp::FIN | tcp::RST))) maybe_retire(*c);
+}
+
+// A connection is retired (freed, counted) once its story is complete and plain:
+// answered at its first SYN, one SYN-ACK, established and accepted by the
+// application (it sent data or FIN), then closed; or refused at its first SYN.
+// Connections that show anything about the queues stay.
+void Tracker::maybe_retire(Connection& c) {
+    if (conns_.size() - retired_slots_ <= kKeepAll) return;  // small captures keep every connection
+    const bool refused = c.refused_ns && c.synack_ns.empty() && c.syn_count == 1 && !c.client_rst_ns;
+    const bool plain = c.syn_count == 1 && c.synack_ns.size() == 1 && !c.first_synack_missing &&
+                       c.synack_other_isn == 0 && c.final_ack_ns && (c.server_payload_ns || c.server_fin_ns) &&
+                       (c.server_ack_data_ns || c.server_payload_ns) &&
+                       (!c.client_rst_ns || *c.client_rst_ns > *c.final_ack_ns) &&
+                       (!c.server_rst_ns || *c.server_rst_ns > *c.final_ack_ns);
+    const bool closed = (c.server_fin_ns && c.client_fin_ns) || c.client_rst_ns || c.server_rst_ns;
+    if (!(refused || (plain && closed))) return;
+    Retired& r = retired_[c.server];
+    if (refused) {
+        ++r.refused;
+    } else {
+        ++r.accepted_closed;
+        if (r.example.empty()) r.example = c.client.str();
+    }
+    if (!r.rtt_ns && c.first_syn_ns && !c.synack_ns.empty()) r.rtt_ns = c.synack_ns.front() - *c.first_syn_ns;
+    flows_.erase(FlowKey{c.client, c.server});
+    conns_[c.id].reset();  // ids are positions until the next compaction
+    if (++retired_slots_ > 4096 && retired_slots_ * 2 > conns_.size()) {
+        std::erase_if(conns_, [](const std::unique_ptr<Connection>& p) { return !p; });
+        for (size_t i = 0; i < conns_.size(); ++i) conns_[i]->id = i;
+        retired_slots_ = 0;
+    }
 }
 
 void Tracker::on_client(Connection& c, const Segment& s) {
@@ -120,11 +154,15 @@ void Tracker::on_client(Connection& c, const Segment& s) {
             c.last_client_ack_before_proof_ns = s.t_ns;
         c.client_payload_bytes += s.payload;
         EventKind k = s.payload > 0 ? EventKind::data : EventKind::ack;
-        if (s.flags & tcp::FIN) k = EventKind::fin;
+        if (s.flags & tcp::FIN) {
+            k = EventKind::fin;
+            if (!c.client_fin_ns) c.client_fin_ns = s.t_ns;
+        }
         push(c, s, Dir::to_listener, k);
         return;
     }
     if (s.flags & tcp::FIN) {
+        if (!c.client_fin_ns) c.client_fin_ns = s.t_ns;
         push(c, s, Dir::to_listener, EventKind::fin);
         return;
     }

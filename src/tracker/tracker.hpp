@@ -20,18 +20,37 @@ public:
 
     void add(const Segment& s);
 
-    // Connections in order of first appearance.
+    // What is kept of connections retired to bound memory: handshakes that completed
+    // normally, were accepted by the application and closed, or were refused. They
+    // prove nothing about the queues that the aggregate does not keep.
+    struct Retired {
+        uint64_t accepted_closed = 0;  // fate queued, the application accepted, closed
+        uint64_t refused = 0;
+        std::optional<int64_t> rtt_ns;  // SYN -> SYN-ACK of the first one
+        std::string example;            // a client of an accepted one
+    };
+
+    // Connections in order of first appearance; retired ones are null.
     const std::vector<std::unique_ptr<Connection>>& connections() const { return conns_; }
     // Inference writes each connection's fate back into the model.
     std::vector<std::unique_ptr<Connection>>& connections_mut() { return conns_; }
     std::optional<int64_t> first_ns() const { return first_ns_; }
     std::optional<int64_t> last_ns() const { return last_ns_; }
     uint64_t untracked() const { return untracked_; }
+    // Listeners in order of first appearance, and what was retired of each.
+    const std::vector<Endpoint>& listeners() const { return listener_order_; }
+    const Retired* retired(const Endpoint& listener) const {
+        auto it = retired_.find(listener);
+        return it == retired_.end() ? nullptr : &it->second;
+    }
+    // Retire finished, uninteresting connections (on by default; the live probe keeps all).
+    void set_retire(bool on) { retire_ = on; }
 
     // Connections to one listener, for a live probe that watches its own handshakes.
     const Connection* find(const Endpoint& client, const Endpoint& server) const;
 
     static constexpr size_t kMaxEvents = 64;       // events kept per connection
+    static constexpr size_t kKeepAll = 20000;      // live connections kept before any is retired
     static constexpr size_t kMaxKeyEvents = 160;   // room kept for handshake-relevant events
 
 private:
@@ -47,6 +66,7 @@ private:
     };
 
     Connection& start(const Endpoint& client, const Endpoint& server);
+    void maybe_retire(Connection& c);
     void on_client(Connection& c, const Segment& s);
     void on_server(Connection& c, const Segment& s);
     static void push(Connection& c, const Segment& s, Dir d, EventKind k);
@@ -56,6 +76,11 @@ private:
     std::unordered_map<FlowKey, Connection*, FlowHash> flows_;
     std::optional<int64_t> first_ns_, last_ns_;
     uint64_t untracked_ = 0;
+    std::vector<Endpoint> listener_order_;
+    std::unordered_map<Endpoint, Retired, EndpointHash> retired_;
+    std::unordered_map<Endpoint, bool, EndpointHash> listener_seen_;
+    bool retire_ = true;
+    size_t retired_slots_ = 0;
 };
 
 }  // namespace lp
