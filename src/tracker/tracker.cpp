@@ -16,6 +16,7 @@ Connection& Tracker::start(const Endpoint& client, const Endpoint& server) {
     c->id = conns_.size();
     c->client = client;
     c->server = server;
+    c->events.reserve(16);  // a typical handshake and close fit without reallocation
     Connection& ref = *c;
     conns_.push_back(std::move(c));
     flows_[FlowKey{client, server}] = &ref;
