@@ -55,7 +55,7 @@ std::string render_timeline_file(const Analysis& a, const std::string& out) {
         return nlohmann::json{{"schema", "listenprobe/1"},
                               {"listener", l.listener.str()},
                               {"connections", connections_json(a, l)}}
-                   .dump(2) + "\n";
+                   .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     throw UsageError("timeline output must end in .svg, .txt or .json: " + out);
 }
 
@@ -72,7 +72,8 @@ void emit(const Analysis& a, const OutputOpts& o) {
     // Files first: a failure to write one must not leave stdout claiming success.
     if (!o.timeline.empty()) write_file_atomic(o.timeline, render_timeline_file(a, o.timeline));
     if (resolve_format(o) == "json") {
-        std::cout << analysis_json(a).dump(2) << "\n";
+        // A path is bytes, not always UTF-8: replace what JSON cannot hold (U+FFFD).
+        std::cout << analysis_json(a).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
         const bool color = stdout_is_terminal();
         std::cout << analysis_text(a, color);

@@ -726,7 +726,9 @@ Analysis analyze(Tracker& tracker, const SourceInfo& source, const InferOptions&
     int64_t end = tracker.last_ns().value_or(0);
     if (opt.end_ns) end = std::max(end, *opt.end_ns);
     if (source.end_ns) end = std::max(end, *source.end_ns);
-    a.end_ns = end;
+    // Without a TCP packet there is no time 0 to count from, so no duration either
+    // (a probe whose SYNs never left, a pcapng holding only statistics).
+    if (tracker.first_ns()) a.end_ns = end;
 
     // Listeners in order of first appearance.
     std::map<Endpoint, size_t> index;

@@ -9,6 +9,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <tins/ip.h>
@@ -79,9 +80,11 @@ Route find_route(const Endpoint& target, const std::string& iface_opt) {
     }
     // A UDP connect sends nothing; it asks the routing table for the source address.
     if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-        const std::string why = std::strerror(errno);
+        const int e = errno;
         ::close(fd);
-        throw InputError("no route to " + target.addr.str() + ": " + why);
+        // EACCES: the route is a broadcast one (a subnet's broadcast address, without SO_BROADCAST).
+        if (e == EACCES) throw InputError(target.addr.str() + " is a broadcast address: refusing");
+        throw InputError("no route to " + target.addr.str() + ": " + std::strerror(e));
     }
     sockaddr_storage local{};
     socklen_t llen = sizeof local;
@@ -91,6 +94,7 @@ Route find_route(const Endpoint& target, const std::string& iface_opt) {
     r.source = v4 ? IpAddress::from_v4(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr))
                   : IpAddress::from_v6(reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr));
     ifaddrs* ifs = nullptr;
+    bool local_target = false;
     if (getifaddrs(&ifs) == 0) {
         for (auto* i = ifs; i; i = i->ifa_next) {
             if (!i->ifa_addr) continue;
@@ -102,8 +106,11 @@ Route find_route(const Endpoint& target, const std::string& iface_opt) {
             else
                 continue;
             if (a == r.source && r.iface.empty()) r.iface = i->ifa_name;
-            // The target must not be a broadcast address of a local network.
-            if (v4 && (i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr &&
+            // A local address is reached through the loopback device, whichever interface holds it.
+            if (a == target.addr) local_target = true;
+            // The target must not be a broadcast address of a local network. (Without a broadcast
+            // address configured, getifaddrs gives the interface's own address there.)
+            if (v4 && (i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr && a != target.addr &&
                 std::memcmp(&reinterpret_cast<sockaddr_in*>(i->ifa_broadaddr)->sin_addr, target.addr.bytes.data(), 4) == 0) {
                 freeifaddrs(ifs);
                 throw InputError(target.addr.str() + " is the broadcast address of " + i->ifa_name + ": refusing");
@@ -111,6 +118,7 @@ Route find_route(const Endpoint& target, const std::string& iface_opt) {
         }
         freeifaddrs(ifs);
     }
+    if (local_target) r.iface = "lo";
     if (!iface_opt.empty()) r.iface = iface_opt;
     if (r.iface.empty())
         throw InputError("the route to " + target.addr.str() + " leaves by an interface without the source address " +
@@ -217,6 +225,11 @@ private:
     size_t pcap_len_ = 0;
     std::unique_ptr<PcapngWriter> writer_;
     int pcap_fd_ = -1, timeline_fd_ = -1;
+    std::vector<std::string> created_;  // output files this probe created (removed if it fails)
+    void remove_created() {
+        for (const auto& p : created_) ::unlink(p.c_str());  // may fail once privileges are dropped
+        created_.clear();
+    }
     std::vector<std::unique_ptr<ProbeConn>> conns_;
     uint16_t sport_base_ = 0;
     std::mt19937 rng_{std::random_device{}()};
@@ -228,15 +241,21 @@ private:
     int64_t last_status_ns_ = 0;
 };
 
-int open_output(const std::string& path) {
+int open_output(const std::string& path, std::vector<std::string>& created) {
     if (path.empty()) return -1;
-    // Opened before privileges are dropped, written at the end in one piece.
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    // Opened before privileges are dropped, written at the end in one piece. Not truncated
+    // here: a probe that fails or is killed leaves an existing file as it was.
+    struct stat st{};
+    const bool existed = ::stat(path.c_str(), &st) == 0;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) throw InputError(path + ": " + std::strerror(errno));
+    if (!existed) created.push_back(path);
     return fd;
 }
 
+// Replaces the whole content of the file open at `fd`.
 void write_all(int fd, const std::string& path, const char* data, size_t len) {
+    if (::ftruncate(fd, 0) != 0) throw InputError(path + ": " + std::strerror(errno));
     while (len > 0) {
         const ssize_t n = ::write(fd, data, len);
         if (n < 0) {
@@ -253,23 +272,33 @@ void Prober::setup() {
     refuse_special(o_.target.addr);
     if (o_.max_connections < 2 || o_.max_connections > 4000)
         throw UsageError("--max-connections must be 2..4000");
-    if (o_.rate_pps < 1 || o_.rate_pps > 100000) throw UsageError("--rate must be 1..100000 packets per second");
+    // Written so that NaN fails too.
+    if (!(o_.rate_pps >= 1 && o_.rate_pps <= 100000))
+        throw UsageError("--rate must be 1..100000 packets per second");
+    if (!(o_.max_wait_s > 0 && o_.max_wait_s <= 86400))
+        throw UsageError("--max-wait must be more than 0 and at most 86400 seconds");
     route_ = find_route(o_.target, o_.interface);
     require_probe_capabilities();
     cap_ = std::make_unique<LiveCapture>(route_.iface, o_.target);
     raw_ = std::make_unique<MarkedRawSocket>(o_.target.addr.family, kMark);
     sport_base_ = pick_port_range(route_.source, o_.max_connections);
-    pcap_fd_ = open_output(o_.write_pcap);
-    timeline_fd_ = open_output(o_.timeline);
-    if (pcap_fd_ >= 0) {
-        pcap_mem_ = open_memstream(&pcap_buf_, &pcap_len_);
-        writer_ = std::make_unique<PcapngWriter>(pcap_mem_, cap_->linktype(), 256);
-        pcap_mem_ = nullptr;  // owned by the writer now
-        cap_->record_to(writer_.get());
+    try {
+        pcap_fd_ = open_output(o_.write_pcap, created_);
+        timeline_fd_ = open_output(o_.timeline, created_);
+        if (pcap_fd_ >= 0) {
+            pcap_mem_ = open_memstream(&pcap_buf_, &pcap_len_);
+            writer_ = std::make_unique<PcapngWriter>(pcap_mem_, cap_->linktype(), 256);
+            pcap_mem_ = nullptr;  // owned by the writer now
+            cap_->record_to(writer_.get());
+        }
+        RstFilter f{o_.target.addr, o_.target.port, sport_base_, uint16_t(sport_base_ + o_.max_connections - 1),
+                    kMark};
+        guard_ = std::make_unique<RstGuard>(f, route_.source);
+        drop_privileges(o_.user);
+    } catch (...) {
+        remove_created();  // no empty output file left by a probe that never ran
+        throw;
     }
-    RstFilter f{o_.target.addr, o_.target.port, sport_base_, uint16_t(sport_base_ + o_.max_connections - 1), kMark};
-    guard_ = std::make_unique<RstGuard>(f, route_.source);
-    drop_privileges(o_.user);
     struct sigaction sa{};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -621,6 +650,7 @@ Analysis Prober::run() {
         }
     } catch (...) {
         cleanup();
+        remove_created();
         throw;
     }
     if (g_stop) notes_.push_back({"interrupted", "interrupted: the verdicts cover what was probed until then"});

@@ -1,10 +1,12 @@
 #include "report/report.hpp"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <cmath>
@@ -159,9 +161,20 @@ std::string analysis_text(const Analysis& a, bool color) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {
-    std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) throw InputError(path + ": " + std::strerror(errno));
+    // mkstemp (O_EXCL, a random name): a symlink planted under a predictable temporary name in a
+    // shared directory cannot redirect the write. Then the mode a new file would get.
+    std::string tmp = path + ".tmp.XXXXXX";
+    const int fd = ::mkstemp(tmp.data());
+    if (fd < 0) throw InputError(path + ": " + std::strerror(errno));
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    FILE* f = ::fchmod(fd, 0666 & ~mask) == 0 ? ::fdopen(fd, "wb") : nullptr;
+    if (!f) {
+        const std::string why = std::strerror(errno);
+        ::close(fd);
+        std::remove(tmp.c_str());
+        throw InputError(path + ": " + why);
+    }
     const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
     const bool closed = std::fclose(f) == 0;
     if (!ok || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {

@@ -32,10 +32,44 @@ constexpr const char* kInk = "#222222";
 constexpr const char* kRstInk = "#c00000";
 constexpr const char* kMuted = "#666666";
 
+// Length of the well-formed UTF-8 sequence (of a character XML 1.0 allows) starting `s`
+// with a byte >= 0x80, or 0.
+size_t utf8_sequence(std::string_view s) {
+    const auto at = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+    const unsigned char c = at(0);
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1Fu;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0Fu;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07u;
+    else return 0;
+    if (s.size() < n) return 0;
+    for (size_t k = 1; k < n; ++k) {
+        if ((at(k) & 0xC0u) != 0x80u) return 0;
+        cp = cp << 6 | (at(k) & 0x3Fu);
+    }
+    const bool overlong = (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
+    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF) return 0;
+    return n;
+}
+
 std::string esc(std::string_view s) {
     std::string out;
     out.reserve(s.size());
-    for (char ch : s) {
+    for (size_t i = 0; i < s.size(); ++i) {
+        const char ch = s[i];
+        if (static_cast<unsigned char>(ch) >= 0x80) {
+            // A file name is bytes: what is not UTF-8 (Latin-1, say) becomes U+FFFD, or the
+            // document would not be XML at all.
+            const size_t n = utf8_sequence(s.substr(i));
+            if (n == 0) {
+                out += "\xEF\xBF\xBD";
+            } else {
+                out.append(s.substr(i, n));
+                i += n - 1;
+            }
+            continue;
+        }
         switch (ch) {
             case '&': out += "&amp;"; break;
             case '<': out += "&lt;"; break;

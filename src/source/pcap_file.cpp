@@ -12,6 +12,8 @@
 namespace lp {
 namespace {
 
+constexpr int64_t kMaxSec = 7'258'118'400;  // 2200-01-01: every ns sum stays far from INT64_MAX
+
 class PcapSource final : public Source {
 public:
     PcapSource(FILE* f, bool pcapng, std::string path, bool seekable) : seekable_(seekable) {
@@ -46,7 +48,16 @@ public:
             const int rc = pcap_next_ex(handle_, &hdr, &data);
             if (rc == 1) {
                 ++info_.packets;
-                const int64_t t = int64_t(hdr->ts.tv_sec) * 1'000'000'000 + int64_t(hdr->ts.tv_usec);
+                // A pcapng timestamp has 64 bits of any unit: one beyond year 2223 (or before 1970)
+                // would overflow the ns arithmetic downstream. Such a record is skipped.
+                int64_t t = 0;
+                if (hdr->ts.tv_sec < 0 || hdr->ts.tv_sec > kMaxSec ||
+                    __builtin_mul_overflow(int64_t(hdr->ts.tv_sec), int64_t(1'000'000'000), &t) ||
+                    __builtin_add_overflow(t, int64_t(hdr->ts.tv_usec), &t)) {
+                    ++bad_time_;
+                    ++info_.skipped;
+                    continue;
+                }
                 if (decode_frame(dlt_, data, hdr->caplen, t, out) == DecodeResult::tcp) return true;
                 ++info_.skipped;
                 continue;
@@ -81,11 +92,15 @@ private:
         if (!handle_) return;
         pcap_close(handle_);
         handle_ = nullptr;
+        if (bad_time_)
+            info_.notes.push_back(std::to_string(bad_time_) + " records with timestamps out of range "
+                                  "(before 1970 or after 2200) were skipped");
         if (info_.kind == "pcapng" && seekable_) info_.end_ns = pcapng_end_time(info_.path);
     }
 
     pcap_t* handle_ = nullptr;
     int dlt_ = 0;
+    uint64_t bad_time_ = 0;
     bool seekable_;
     SourceInfo info_;
 };
@@ -167,7 +182,7 @@ std::optional<int64_t> pcapng_end_time(const std::string& path) {
             const uint64_t units = units_per_sec[ifc];
             auto to_ns = [&](uint32_t hi, uint32_t lo) -> int64_t {
                 const uint64_t ticks = uint64_t(hi) << 32 | lo;
-                const uint64_t sec = ticks / units, frac = ticks % units;
+                const uint64_t sec = std::min<uint64_t>(ticks / units, kMaxSec), frac = ticks % units;
                 return int64_t(sec * 1'000'000'000ull + (frac * 1'000'000'000ull) / units);
             };
             int64_t t = to_ns(rd32(b + 4), rd32(b + 8));

@@ -20,7 +20,7 @@ constexpr int64_t kSecNs = 1'000'000'000;
 constexpr int64_t kDayNs = 86'400 * kSecNs;
 constexpr int64_t kMaxTimeNs = 8'000'000'000'000'000'000;  // keeps every sum below INT64_MAX
 constexpr size_t kMaxLine = 64 * 1024;                      // longer lines are skipped
-constexpr size_t kBufSize = 1024 * 1024;
+constexpr size_t kBufSize = 2 * kMaxLine;                  // a whole line always fits, plus as much again
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -154,6 +154,20 @@ bool take_stamp(std::string_view& line, Stamp& st) {
     if (s.empty()) return false;
     line = s;
     return true;
+}
+
+// The first word looks like a packet time, read or not ("99999:00:00.000000", "2024-13-01"),
+// not like a -e link address ("00:11:22:33:44:55") or the start of a -t line.
+bool looks_like_time(std::string_view line) {
+    const std::string_view w = line.substr(0, line.find(' '));
+    int colons = 0, dots = 0, dashes = 0;
+    for (char c : w) {
+        if (c == ':') ++colons;
+        else if (c == '.') ++dots;
+        else if (c == '-') ++dashes;
+        else if (!is_digit(c)) return false;
+    }
+    return !w.empty() && is_digit(w.front()) && colons <= 2 && dots <= 1 && (dashes == 0 || dashes == 2);
 }
 
 // ---------------------------------------------------------------- one TCP line
@@ -354,7 +368,6 @@ public:
     TextSource(FILE* f, std::string prefix, std::string path) : f_(f), prefix_(std::move(prefix)) {
         info_.kind = "tcpdump-text";
         info_.path = std::move(path);
-        buf_.resize(kBufSize);
     }
     ~TextSource() override { close(); }
 
@@ -400,7 +413,9 @@ private:
     FILE* f_;
     std::string prefix_;
     size_t prefix_pos_ = 0;
-    std::vector<char> buf_;
+    // Not zero-filled: a source per small input (a pasted trace, a fuzz input) would otherwise
+    // pay for clearing the whole megabyte.
+    std::unique_ptr<char[]> buf_{new char[kBufSize]};
     size_t pos_ = 0, end_ = 0;
     bool eof_ = false, discarding_ = false, finished_ = false;
 
@@ -425,8 +440,8 @@ void TextSource::close() {
 
 void TextSource::fill() {
     if (prefix_pos_ < prefix_.size()) {
-        const size_t n = std::min(prefix_.size() - prefix_pos_, buf_.size() - end_);
-        std::memcpy(buf_.data() + end_, prefix_.data() + prefix_pos_, n);
+        const size_t n = std::min(prefix_.size() - prefix_pos_, kBufSize - end_);
+        std::memcpy(buf_.get() + end_, prefix_.data() + prefix_pos_, n);
         prefix_pos_ += n;
         end_ += n;
         if (prefix_pos_ == prefix_.size()) {
@@ -439,7 +454,7 @@ void TextSource::fill() {
         eof_ = true;
         return;
     }
-    const size_t n = std::fread(buf_.data() + end_, 1, buf_.size() - end_, f_);
+    const size_t n = std::fread(buf_.get() + end_, 1, kBufSize - end_, f_);
     end_ += n;
     if (n == 0) {
         if (std::ferror(f_)) {
@@ -453,7 +468,7 @@ void TextSource::fill() {
 
 TextSource::Read TextSource::read_line(std::string_view& line) {
     for (;;) {
-        const char* b = buf_.data() + pos_;
+        const char* b = buf_.get() + pos_;
         const size_t avail = end_ - pos_;
         if (const void* nl = std::memchr(b, '\n', avail)) {
             const size_t len = static_cast<size_t>(static_cast<const char*>(nl) - b);
@@ -479,14 +494,14 @@ TextSource::Read TextSource::read_line(std::string_view& line) {
         }
         if (eof_) {
             if (end_ > pos_ && !discarding_) {
-                line = std::string_view(buf_.data() + pos_, end_ - pos_);
+                line = std::string_view(buf_.get() + pos_, end_ - pos_);
                 pos_ = end_;
                 return Read::line;
             }
             return Read::end;
         }
         if (pos_ > 0) {
-            std::memmove(buf_.data(), buf_.data() + pos_, end_ - pos_);
+            std::memmove(buf_.get(), buf_.get() + pos_, end_ - pos_);
             end_ -= pos_;
             pos_ = 0;
         }
@@ -563,9 +578,10 @@ bool TextSource::handle(std::string_view line, Segment& out) {
         info_.skipped += 2;  // the header and this line
         return false;
     }
-    if (!indented && parse_tcp(line, raw) == Parse::ok) {  // tcpdump -t: a packet without a time
+    if (!indented && parse_tcp(line, raw) == Parse::ok) {
         ++info_.packets;
-        ++untimed_;
+        // A time that could not be read (out of range), or tcpdump printed none (-t).
+        ++(looks_like_time(line) ? bad_time_ : untimed_);
     }
     ++info_.skipped;
     return false;

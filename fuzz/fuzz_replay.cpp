@@ -1,0 +1,103 @@
+// libFuzzer target: the whole replay pipeline from the bytes of a file, as
+// `listenprobe replay FILE --format json --timeline OUT` runs it: the bytes are
+// written to a memfd and opened by path (/proc/self/fd/N, a regular file, so the
+// pcapng end-of-capture scan runs too), then open_source, Tracker, analyze, the
+// JSON and text reports and both timeline renderings. The analysis runs twice:
+// over every listener, and with the first listener found as the --listener hint.
+//
+// lp::InputError (and UsageError) are the CLI's exit 1 and 2; any other exception
+// escapes and is reported by libFuzzer as a crash.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "inference/infer.hpp"
+#include "report/report.hpp"
+#include "report/timeline.hpp"
+#include "segments/error.hpp"
+#include "source/source.hpp"
+#include "tracker/tracker.hpp"
+
+namespace {
+
+void check(bool ok) {
+    if (!ok) std::abort();
+}
+
+int memfd() {
+    static int fd = -1;
+    if (fd < 0) {
+        fd = ::memfd_create("fuzz_replay", 0);
+        if (fd < 0) std::abort();
+    }
+    return fd;
+}
+
+std::optional<lp::Endpoint> replay(const std::string& path, std::optional<lp::Endpoint> hint) {
+    lp::InferOptions io;
+    io.listener = hint;
+    auto src = lp::open_source(path);
+    auto tracker = std::make_shared<lp::Tracker>(io.listener);
+    lp::Segment s;
+    while (src->next(s)) tracker->add(s);
+    lp::Analysis a = lp::analyze(*tracker, src->info(), io);
+    a.owner = tracker;
+
+    // Times count from the first packet: the end is never before it, and without a packet
+    // there is no duration to report.
+    if (a.end_ns) check(*a.end_ns >= a.t0_ns && tracker->first_ns().has_value());
+    const std::string json =
+        lp::analysis_json(a).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+    check(!json.empty());
+    (void)lp::analysis_text(a, true);
+    std::optional<lp::Endpoint> first;
+    for (const auto& l : a.listeners) {
+        if (hint) check(l.listener == *hint);
+        // The contract's shapes: a capacity comes with its backlog (Linux: capacity - 1),
+        // counts are not negative, states are one of the names CONTRACT.md lists.
+        check(l.capacity.has_value() == l.backlog.has_value());
+        if (l.capacity) check(*l.capacity >= 1 && *l.backlog == *l.capacity - 1);
+        if (l.retries) check(*l.retries >= 0);
+        check(l.retries_at_least >= 0);
+        check(l.port_state == "open" || l.port_state == "closed" || l.port_state == "no-answer");
+        check(l.syncookies == "off" || l.syncookies == "on-overflow" || l.syncookies == "always" ||
+              l.syncookies == "unknown");
+        check(l.on_full_ack == "drop" || l.on_full_ack == "rst" || l.on_full_ack == "unknown");
+        if (!first) first = l.listener;
+    }
+    if (!a.listeners.empty()) {
+        const auto& l = a.listeners.front();
+        (void)lp::render_timeline_text(a, l, lp::TimelineOptions{false, 100, 60});
+        (void)lp::render_timeline_svg(a, l);
+        (void)lp::connections_json(a, l).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    return first;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    const int fd = memfd();
+    if (::ftruncate(fd, 0) != 0) std::abort();
+    size_t off = 0;
+    while (off < size) {
+        const ssize_t n = ::pwrite(fd, data + off, size - off, off_t(off));
+        if (n <= 0) std::abort();
+        off += size_t(n);
+    }
+    const std::string path = "/proc/self/fd/" + std::to_string(fd);
+    try {
+        const auto first = replay(path, std::nullopt);
+        if (first) replay(path, first);
+    } catch (const lp::InputError&) {
+    } catch (const lp::UsageError&) {
+    }
+    return 0;
+}
