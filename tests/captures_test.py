@@ -1,35 +1,16 @@
 #!/usr/bin/env python3
 """Replays every committed capture under captures/ and compares the JSON with
-its NAME.expect.json: a subset match (every key in the expectation must be in
-the output with an equal value; lists match element by element; null must be
-null). Also checks that no committed capture makes the analyzer fail."""
+its NAME.expect.json, with the lab tests' subset matcher (tests/lab/check_json.py:
+named keys must match, lists element by element and of equal length, null must
+be null, floats within timer tolerance). Also checks that no committed capture
+makes the analyzer fail."""
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-
-def match(exp, got, path, errors):
-    if isinstance(exp, dict):
-        if not isinstance(got, dict):
-            errors.append(f"{path}: expected an object, got {got!r}")
-            return
-        for k, v in exp.items():
-            if k not in got:
-                errors.append(f"{path}.{k}: missing")
-            else:
-                match(v, got[k], f"{path}.{k}", errors)
-    elif isinstance(exp, list):
-        if not isinstance(got, list) or len(got) < len(exp):
-            errors.append(f"{path}: expected at least {len(exp)} items, got {got!r}"[:300])
-            return
-        for i, v in enumerate(exp):
-            match(v, got[i], f"{path}[{i}]", errors)
-    elif isinstance(exp, float) or isinstance(got, float):
-        if got is None or exp is None or abs(float(exp) - float(got)) > 0.05 * max(1.0, abs(float(exp))):
-            errors.append(f"{path}: expected {exp!r}, got {got!r}")
-    elif exp != got:
-        errors.append(f"{path}: expected {exp!r}, got {got!r}")
+sys.path.insert(0, str(Path(__file__).resolve().parent / "lab"))
+from check_json import match  # noqa: E402
 
 
 def main():
