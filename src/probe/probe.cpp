@@ -181,6 +181,12 @@ struct ProbeConn {
 class Prober {
 public:
     explicit Prober(const ProbeOptions& o) : o_(o), tracker_(o.target) { tracker_.set_retire(false); }
+    ~Prober() {
+        writer_.reset();  // closes the memory stream, which owns pcap_buf_ until then
+        std::free(pcap_buf_);
+    }
+    Prober(const Prober&) = delete;
+    Prober& operator=(const Prober&) = delete;
     Analysis run();
 
 private:
@@ -673,6 +679,7 @@ Analysis Prober::run() {
         write_all(pcap_fd_, o_.write_pcap, pcap_buf_, pcap_len_);
         ::close(pcap_fd_);
         std::free(pcap_buf_);
+        pcap_buf_ = nullptr;
     }
     if (timeline_fd_ >= 0) {
         std::string svg;
