@@ -141,8 +141,17 @@ std::optional<int64_t> request_deadline(const Connection& c, double initial) {
 
 bool request_cut(const Connection& c, int64_t deadline) {
     auto before = [&](const std::optional<int64_t>& t) { return t && *t < deadline; };
-    return before(c.client_rst_ns) || before(c.server_rst_ns) || before(c.established_ns) ||
-           before(c.server_ack_data_ns) || before(c.server_payload_ns) || before(c.final_ack_ns);
+    if (before(c.client_rst_ns) || before(c.server_rst_ns) || before(proof_ns(c))) return true;
+    if (!before(c.final_ack_ns)) return false;
+    // A final ACK the listener answered with further timer-driven SYN-ACKs was dropped on a
+    // full accept queue: the request lives on with the same retry limit. A SYN-ACK in flight
+    // when the ACK left may arrive up to one round trip later.
+    const int64_t rtt = c.first_syn_ns && !c.synack_ns.empty() && !c.first_synack_missing
+                            ? std::max<int64_t>(0, c.synack_ns.front() - *c.first_syn_ns)
+                            : 0;
+    for (size_t i = 0; i < c.synack_ns.size() && i < c.synack_timer.size(); ++i)
+        if (c.synack_timer[i] && c.synack_ns[i] > *c.final_ack_ns + rtt + 10'000'000) return false;
+    return true;
 }
 
 double nominal_gap(double initial, size_t k) {
@@ -388,8 +397,9 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
                          "kernel, or a scanner); no queue or policy verdict is drawn from them",
                          spoiled_n));
 
-    // SYN-ACK schedule: prefer a request that was left alone until it was exhausted,
-    // then the one with the most timer retransmissions.
+    // SYN-ACK schedule: from the request with the most timer retransmissions (loss only
+    // hides SYN-ACKs, so more is closer to the truth), preferring one left alone until it
+    // was exhausted. Uses only wire facts: fates are not known yet.
     const Connection* best = nullptr;
     bool best_exhausted = false;
     {
@@ -398,8 +408,8 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
             if (spoiled(*c) || c->first_synack_missing || c->timer_retransmits == 0) continue;
             const auto dl = request_deadline(*c, I0);
             const bool ex = dl && L.end_ns >= *dl && !request_cut(*c, *dl);
-            if (!best || (ex && !best_exhausted) ||
-                (ex == best_exhausted && c->timer_retransmits > best->timer_retransmits)) {
+            if (!best || c->timer_retransmits > best->timer_retransmits ||
+                (c->timer_retransmits == best->timer_retransmits && ex && !best_exhausted)) {
                 best = c;
                 best_exhausted = ex;
             }
@@ -430,57 +440,102 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
     for (auto* c : L.conns) classify(*c, L, open, retries_positive, options_on);
     const double I = L.initial.value_or(kDefaultInitialRto);
 
-    // Exact retry count: the request must have been left alone until its next
-    // retransmission was overdue, with too few requests pending for the kernel to prune.
+    // Exact retry count. A request shows the limit when it was left alone until its next
+    // retransmission was overdue ("exhausted") with too few requests pending for Linux to
+    // prune retries. The kernel never sends more than the limit and loss only hides
+    // SYN-ACKs, so the most retransmissions seen anywhere is a lower bound, exact when an
+    // exhausted request shows it and nothing suggests that request lost its last SYN-ACK:
+    // either a second exhausted request agrees, or no request of the listener shows loss
+    // and none shows fewer.
     if (best) {
         const auto tt = timer_times(*best);
-        const int n = best->timer_retransmits;
-        const double next = nominal_gap(I, size_t(n));
-        const int64_t deadline = tt.back() + to_ns(next + overdue_margin(next));
+        const int n = v.retries_at_least;
         v.evidence.push_back(fmt::format("SYN-ACK schedule from {} (first SYN-ACK at {}): {} retransmission(s), gaps {}s",
-                                         best->client.str(), fmt_t(tt.front(), t0), n,
+                                         best->client.str(), fmt_t(tt.front(), t0), best->timer_retransmits,
                                          fmt::join(v.gaps_s, "s, ")));
-        const bool cut = (best->client_rst_ns && *best->client_rst_ns < deadline) ||
-                         (best->server_rst_ns && *best->server_rst_ns < deadline) ||
-                         (best->established_ns && *best->established_ns < deadline) ||
-                         (proof_ns(*best) && *proof_ns(*best) < deadline);
+        int holders = 0, fewer = 0;
+        const Connection *holder = nullptr, *short_one = nullptr;
+        std::optional<int64_t> best_deadline;
+        bool loss_seen = false;
+        std::string loss_why;
+        for (auto* c : L.conns) {
+            if (spoiled(*c) || c->synack_ns.empty()) continue;
+            if (L.rtt_known && c->first_syn_ns && c->syn_count == 1 &&
+                c->synack_ns.front() - *c->first_syn_ns > answer_window(L) + kNs / 2) {
+                if (!loss_seen)
+                    loss_why = fmt::format("the first SYN-ACK to {} came {:.3f}s after its SYN, the RTT is {:.3f} ms",
+                                           c->client.str(), secs(c->synack_ns.front() - *c->first_syn_ns),
+                                           secs(L.rtt_ns) * 1000);
+                loss_seen = true;
+                continue;  // its count misses the lost SYN-ACK
+            }
+            if (c->stateless) continue;
+            if (c->first_synack_missing) {
+                if (!loss_seen) loss_why = fmt::format("{} has SYN-ACK retransmissions without the first", c->client.str());
+                loss_seen = true;
+                continue;
+            }
+            if (c->timer_retransmits == 0) continue;
+            const auto t2 = timer_times(*c);
+            std::vector<double> g2;
+            for (size_t i = 1; i < t2.size(); ++i) g2.push_back(secs(t2[i] - t2[i - 1]));
+            if (!g2.empty() && !schedule_fits(g2, I)) {
+                if (!loss_seen) loss_why = fmt::format("the SYN-ACK gaps of {} skip a step", c->client.str());
+                loss_seen = true;
+            }
+            const auto dl = request_deadline(*c, I);
+            if (c == best) best_deadline = dl;
+            if (!dl || L.end_ns < *dl || request_cut(*c, *dl)) continue;
+            if (c->timer_retransmits == n) {
+                ++holders;
+                if (!holder || c == best) holder = c;
+            } else {
+                ++fewer;
+                if (!short_one) short_one = c;
+            }
+        }
+        const Connection* sched = holder ? holder : best;
         int max_pending = 0;
-        for (auto t : tt) {
+        for (auto t : timer_times(*sched)) {
             int p = 0;
             for (auto* c : L.conns) p += pending_at(*c, t, I) ? 1 : 0;
             max_pending = std::max(max_pending, p);
         }
-        if (L.end_ns < deadline) {
+        if (!holder && best_deadline && L.end_ns < *best_deadline) {
             warn("retries-capture-too-short",
                  fmt::format("the capture ends at {}, before the next SYN-ACK retransmission of {} would have been "
                              "overdue ({}): the retry count is a lower bound",
-                             fmt_t(L.end_ns, t0), best->client.str(), fmt_t(deadline, t0)));
-        } else if (cut) {
-            warn("retries-request-ended", "the request with the most retransmissions ended (ACK or RST) before it "
-                                          "exhausted its retries: the retry count is a lower bound");
+                             fmt_t(L.end_ns, t0), best->client.str(), fmt_t(*best_deadline, t0)));
+        } else if (!holder) {
+            warn("retries-request-ended",
+                 fmt::format("no request with {} retransmission(s) was left alone until its next one was overdue "
+                             "(an ACK, RST or data ended it{}): the retry count is a lower bound",
+                             n, fewer ? fmt::format("; {} exhausted request(s) show fewer", fewer) : ""));
         } else if (max_pending >= 5) {
             warn("retries-pruning-possible",
                  fmt::format("{} requests were pending at once; Linux may lower the retries of old requests when "
                              "more than half the queue is pending: the count is a lower bound", max_pending));
+        } else if (holders == 1 && fewer > 0) {
+            warn("retries-disagree",
+                 fmt::format("{} exhausted after {} retransmission(s) but {} after {} (a lost SYN-ACK or pruning); "
+                             "no second request confirms the larger count: it is a lower bound",
+                             holder->client.str(), n, short_one->client.str(), short_one->timer_retransmits));
+        } else if (holders == 1 && loss_seen) {
+            warn("retries-loss",
+                 fmt::format("SYN-ACKs were lost in this capture ({}) and only {} shows {} retransmission(s): its "
+                             "last one may be lost too, so the count is a lower bound",
+                             loss_why, holder->client.str(), n));
         } else {
             v.retries = n;
-            // Other exhausted requests must agree.
-            for (auto* c : L.conns) {
-                if (c == best || spoiled(*c) || c->first_synack_missing || c->synack_ns.empty() || c->stateless) continue;
-                if (c->fate != Fate::half_open && c->fate != Fate::ack_dropped) continue;
-                const auto t2 = timer_times(*c);
-                const double g2 = nominal_gap(I, size_t(c->timer_retransmits));
-                const int64_t d2 = t2.back() + to_ns(g2 + overdue_margin(g2));
-                const bool cut2 = (c->client_rst_ns && *c->client_rst_ns < d2) ||
-                                  (c->server_rst_ns && *c->server_rst_ns < d2) || proof_ns(*c);
-                if (!cut2 && L.end_ns >= d2 && c->timer_retransmits != n && c->timer_retransmits > 0) {
-                    v.retries.reset();
-                    warn("retries-disagree",
-                         fmt::format("{} exhausted after {} retransmission(s) but {} after {}", best->client.str(), n,
-                                     c->client.str(), c->timer_retransmits));
-                    break;
-                }
-            }
+            if (holder != best)
+                v.evidence.push_back(fmt::format("{} was left alone until its next retransmission was overdue", holder->client.str()));
+            if (holders > 1)
+                v.evidence.push_back(fmt::format("{} exhausted requests agree on {} retransmission(s)", holders, n));
+            if (fewer > 0)
+                warn("retries-some-fewer",
+                     fmt::format("{} exhausted request(s) showed fewer retransmissions (e.g. {}: {}), explained by a "
+                                 "lost SYN-ACK or pruning; {} agree on {}",
+                                 fewer, short_one->client.str(), short_one->timer_retransmits, holders, n));
         }
     }
 

@@ -27,7 +27,10 @@ double overdue_margin(double nominal_gap_s);
 // When the next SYN-ACK retransmission of a request is overdue (its retries are then
 // exhausted, unless something ended the request first); nullopt without a SYN-ACK.
 std::optional<int64_t> request_deadline(const Connection& c, double initial);
-// Whether an ACK, RST or data from either side ended the request before `deadline`.
+// Whether something ended the request before `deadline`: a RST from either side, proof the
+// listener took the handshake (data, its ACK of data, FIN), or a final ACK it did not answer
+// with further timer-driven SYN-ACKs (a final ACK dropped on a full queue ends nothing).
+// Needs the timer marks that analyze() sets.
 bool request_cut(const Connection& c, int64_t deadline);
 // Nominal gap k (0-based) of a doubling schedule.
 double nominal_gap(double initial, size_t k);

@@ -19,7 +19,7 @@ struct Plan {
     // Steps, from: baseline, syn-queue, retries, accept-queue.
     std::vector<std::string> steps;
     int syn_burst = 64;          // syn-queue: SYNs in the half-open burst
-    int retries_requests = 2;    // retries: half-open requests left alone
+    int retries_requests = 3;    // retries: half-open requests left alone
     int syn_tries = 3;           // SYNs sent before a handshake counts as dropped
     TcpProfile tcp;
 };

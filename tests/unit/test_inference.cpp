@@ -141,3 +141,93 @@ TEST_CASE("silence after a final ACK proves nothing without a stateful request")
     CHECK(conn(a, 42000)->fate == Fate::unknown);
     CHECK_FALSE(a.listeners[0].capacity);
 }
+
+namespace {
+// A half-open request: SYN at b, SYN-ACK at b+0.001, then timer retransmissions at the
+// given offsets from the first SYN-ACK.
+void request(Trace& t, uint16_t port, double b, std::initializer_list<double> rtx) {
+    const uint32_t isn = 1000u * port, sisn = 7u * port;
+    t.seg(b, port, true, tcp::SYN, isn, 0);
+    t.seg(b + 0.001, port, false, tcp::SYN | tcp::ACK, sisn, isn + 1);
+    for (double r : rtx) t.seg(b + 0.001 + r, port, false, tcp::SYN | tcp::ACK, sisn, isn + 1);
+}
+bool warned(const ListenerVerdict& v, const std::string& code) {
+    for (const auto& w : v.warnings)
+        if (w.code == code) return true;
+    return false;
+}
+}  // namespace
+
+TEST_CASE("retries: one exhausted request showing fewer than another leaves the count a lower bound") {
+    Trace t;
+    request(t, 42000, 0.0, {1.01, 3.02});
+    request(t, 42001, 0.01, {1.01});  // its second retransmission lost on the way
+    Analysis a = t.run(12.0);
+    const auto& v = a.listeners[0];
+    CHECK_FALSE(v.retries);
+    CHECK(v.retries_at_least == 2);
+    CHECK(warned(v, "retries-disagree"));
+}
+
+TEST_CASE("retries: two exhausted requests confirm the larger count; a third with fewer is explained") {
+    Trace t;
+    request(t, 42010, 0.0, {1.01, 3.02});
+    request(t, 42011, 0.01, {1.01, 3.02});
+    request(t, 42012, 0.02, {1.01});
+    Analysis a = t.run(12.0);
+    const auto& v = a.listeners[0];
+    REQUIRE(v.retries);
+    CHECK(*v.retries == 2);
+    CHECK(warned(v, "retries-some-fewer"));
+}
+
+TEST_CASE("retries: a lone exhausted request is not enough when the capture shows loss") {
+    Trace t;
+    request(t, 42020, 0.0, {1.01});
+    // Another request whose first SYN-ACK never reached the capture.
+    const uint32_t isn = 555;
+    t.seg(0.01, 42021, true, tcp::SYN, isn, 0);
+    t.seg(1.011, 42021, false, tcp::SYN | tcp::ACK, 77, isn + 1);
+    Analysis a = t.run(12.0);
+    const auto& v = a.listeners[0];
+    CHECK_FALSE(v.retries);
+    CHECK(v.retries_at_least == 1);
+    CHECK(warned(v, "retries-loss"));
+    // Without the lossy request, the same lone request proves the count.
+    Trace u;
+    request(u, 42020, 0.0, {1.01});
+    Analysis b = u.run(12.0);
+    REQUIRE(b.listeners[0].retries);
+    CHECK(*b.listeners[0].retries == 1);
+}
+
+TEST_CASE("retries: a final ACK dropped on a full queue does not end the request") {
+    Trace t;
+    t.seg(0.000, 42030, true, tcp::SYN, 100, 0);
+    t.seg(0.001, 42030, false, tcp::SYN | tcp::ACK, 900, 101);
+    t.seg(0.002, 42030, true, tcp::ACK, 101, 901);
+    t.seg(1.011, 42030, false, tcp::SYN | tcp::ACK, 900, 101);
+    t.seg(3.021, 42030, false, tcp::SYN | tcp::ACK, 900, 101);
+    Analysis a = t.run(12.0);
+    const auto& v = a.listeners[0];
+    CHECK(conn(a, 42030)->fate == Fate::ack_dropped);
+    REQUIRE(v.retries);
+    CHECK(*v.retries == 2);
+    // Analysing again (the live probe does, every 100 ms) gives the same verdict.
+    Analysis b = t.run(12.0);
+    REQUIRE(b.listeners[0].retries);
+    CHECK(*b.listeners[0].retries == 2);
+}
+
+TEST_CASE("retries: a final ACK the listener took ends the request") {
+    Trace t;
+    t.seg(0.000, 42040, true, tcp::SYN, 100, 0);
+    t.seg(0.001, 42040, false, tcp::SYN | tcp::ACK, 900, 101);
+    t.seg(1.011, 42040, false, tcp::SYN | tcp::ACK, 900, 101);
+    t.seg(1.012, 42040, true, tcp::ACK, 101, 901);  // taken: no more SYN-ACKs
+    Analysis a = t.run(12.0);
+    const auto& v = a.listeners[0];
+    CHECK_FALSE(v.retries);
+    CHECK(v.retries_at_least == 1);
+    CHECK(warned(v, "retries-request-ended"));
+}
