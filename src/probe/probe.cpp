@@ -202,7 +202,8 @@ private:
     ProbeConn* new_conn();
     void send(ProbeConn& c, uint8_t flags, uint32_t seq, uint32_t ack, uint32_t payload, bool syn_options);
     void send_syn(ProbeConn& c) { send(c, tcp::SYN, c.isn, 0, 0, true); }
-    void send_rst(ProbeConn& c);
+    // RST+ACK for every sequence number the listener may expect; `again` repeats it.
+    void send_rst(ProbeConn& c, bool again = false);
     void complete(ProbeConn& c);  // final ACK and one byte of data
     const Connection* seen(const ProbeConn& c) const { return tracker_.find(client_ep(c), o_.target); }
     Endpoint client_ep(const ProbeConn& c) const { return Endpoint{route_.source, c.sport}; }
@@ -383,8 +384,8 @@ void Prober::send(ProbeConn& c, uint8_t flags, uint32_t seq, uint32_t ack, uint3
         notes_.push_back({"send-failed", fmt::format("sending to {} failed: {}", o_.target.str(), std::strerror(errno))});
 }
 
-void Prober::send_rst(ProbeConn& c) {
-    if (c.reset) return;
+void Prober::send_rst(ProbeConn& c, bool again) {
+    if (c.reset && !again) return;
     c.reset = true;
     auto* k = seen(c);
     if (!k || (k->synack_ns.empty() && !k->final_ack_ns)) return;  // no state was created
@@ -638,6 +639,13 @@ void Prober::step_accept_queue() {
 
 void Prober::cleanup() {
     for (auto& c : conns_) send_rst(*c);
+    // A RST is never answered, so its loss cannot be seen: every connection that may hold
+    // state at the listener gets two more, a few round trips apart, so one RST lost on the
+    // way does not leave an established connection behind (measured: 3 % loss did).
+    for (int round = 0; round < 2 && cap_; ++round) {
+        wait_until(now_ns() + drop_wait() / 2, [] { return false; });
+        for (auto& c : conns_) send_rst(*c, true);
+    }
     // Let the last answers arrive into the capture.
     if (cap_) wait_until(now_ns() + drop_wait(), [] { return false; });
     if (guard_) guard_->release();
