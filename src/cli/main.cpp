@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -73,7 +75,15 @@ void emit(const Analysis& a, const OutputOpts& o) {
     if (!o.timeline.empty()) write_file_atomic(o.timeline, render_timeline_file(a, o.timeline));
     if (resolve_format(o) == "json") {
         // A path is bytes, not always UTF-8: replace what JSON cannot hold (U+FFFD).
-        std::cout << analysis_json(a).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto j = analysis_json(a);
+        const auto t1 = std::chrono::steady_clock::now();
+        std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        if (std::getenv("LP_TIMING")) {
+            auto sec = [](auto d) { return std::chrono::duration<double>(d).count(); };
+            fmt::print(stderr, "timing: json build {:.3f}s dump {:.3f}s\n", sec(t1 - t0),
+                       sec(std::chrono::steady_clock::now() - t1));
+        }
     } else {
         const bool color = stdout_is_terminal();
         std::cout << analysis_text(a, color);
@@ -93,12 +103,21 @@ Analysis replay_file(const std::string& path, const std::string& listener) {
         if (!ep) throw UsageError("--listener wants ADDR:PORT or [V6]:PORT, got: " + listener);
         io.listener = *ep;
     }
+    // LP_TIMING=1: phase times on stderr, for the benchmark (bench/run_bench.sh).
+    const bool timing = std::getenv("LP_TIMING") != nullptr;
+    const auto t0 = std::chrono::steady_clock::now();
     auto src = open_source(path);
     auto tracker = std::make_shared<Tracker>(io.listener);
     Segment s;
     while (src->next(s)) tracker->add(s);
+    const auto t1 = std::chrono::steady_clock::now();
     Analysis a = analyze(*tracker, src->info(), io);
     a.owner = tracker;
+    if (timing) {
+        const auto t2 = std::chrono::steady_clock::now();
+        auto sec = [](auto d) { return std::chrono::duration<double>(d).count(); };
+        fmt::print(stderr, "timing: read+track {:.3f}s analyze {:.3f}s\n", sec(t1 - t0), sec(t2 - t1));
+    }
     return a;
 }
 
@@ -168,7 +187,11 @@ int main(int argc, char** argv) {
     try {
         if (replay->parsed()) {
             check_timeline_name(out.timeline);
+            const auto t0 = std::chrono::steady_clock::now();
             emit(replay_file(file, listener), out);
+            if (std::getenv("LP_TIMING"))
+                fmt::print(stderr, "timing: total with report {:.3f}s\n",
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         } else if (tl->parsed()) {
             check_timeline_name(timeline_out);
             const Analysis a = replay_file(file, listener);

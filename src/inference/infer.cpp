@@ -312,13 +312,6 @@ bool pending_at(const Connection& c, int64_t t, double I) {
     return true;
 }
 
-bool in_queue_at(const Connection& c, int64_t t) {
-    if (!c.established_ns || *c.established_ns >= t) return false;
-    if (auto a = known_accepted_ns(c); a && *a < t) return false;
-    if (c.server_rst_ns && *c.server_rst_ns < t && *c.server_rst_ns > *c.established_ns) return false;
-    return true;
-}
-
 // The end of the interval in which pending_at() holds (kInf: still pending at the end).
 int64_t pending_end(const Connection& c, double I) {
     int64_t end = kInf;
@@ -330,6 +323,8 @@ int64_t pending_end(const Connection& c, double I) {
     return end;
 }
 
+// A connection is in the accept queue at t when established_ns < t <= queue_end: it entered,
+// and neither the application took it (its data or FIN) nor the listener reset it.
 int64_t queue_end(const Connection& c) {
     int64_t end = kInf;
     if (auto a = known_accepted_ns(c)) end = std::min(end, *a);
@@ -354,6 +349,33 @@ int max_overlap(std::vector<std::pair<int64_t, int64_t>> iv) {
     }
     return best;
 }
+
+// How many intervals hold a moment t, in O(log n) per question: `lo_in` says whether an
+// interval includes its begin ([b, e) pending requests) or not ((b, e] queued connections).
+class IntervalCount {
+public:
+    IntervalCount(std::vector<std::pair<int64_t, int64_t>> iv, bool lo_in) : lo_in_(lo_in) {
+        for (auto [b, e] : iv)
+            if (e > b) {
+                begins_.push_back(b);
+                ends_.push_back(e);
+            }
+        std::sort(begins_.begin(), begins_.end());
+        std::sort(ends_.begin(), ends_.end());
+    }
+    int at(int64_t t) const {
+        // [b, e): b <= t < e.   (b, e]: b < t <= e.
+        const auto started = lo_in_ ? std::upper_bound(begins_.begin(), begins_.end(), t) - begins_.begin()
+                                    : std::lower_bound(begins_.begin(), begins_.end(), t) - begins_.begin();
+        const auto over = lo_in_ ? std::upper_bound(ends_.begin(), ends_.end(), t) - ends_.begin()
+                                 : std::lower_bound(ends_.begin(), ends_.end(), t) - ends_.begin();
+        return int(started - over);
+    }
+
+private:
+    bool lo_in_;
+    std::vector<int64_t> begins_, ends_;
+};
 
 // Bounds on the per-event scans below, so a capture of a SYN flood stays linear.
 constexpr size_t kMaxEventScans = 256;
@@ -541,16 +563,17 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
 
     // ---- accept queue ----
     std::vector<FullEvent> events;
-    auto E = [&](int64_t t) {
-        int n = 0;
-        for (auto* c : L.conns) n += in_queue_at(*c, t) ? 1 : 0;
-        return n;
-    };
-    auto pending = [&](int64_t t) {
-        int n = 0;
-        for (auto* c : L.conns) n += pending_at(*c, t, I) ? 1 : 0;
-        return n;
-    };
+    // Connections in the accept queue (see queue_end) and requests pending (pending_at) at a
+    // moment, from interval counts: a SYN flood has many moments to ask about.
+    std::vector<std::pair<int64_t, int64_t>> q_iv, p_iv;
+    for (auto* c : L.conns) {
+        if (c->established_ns) q_iv.push_back({*c->established_ns, queue_end(*c)});
+        if (!c->synack_ns.empty() && !c->stateless && c->fate != Fate::reset_by_client)
+            p_iv.push_back({c->synack_ns.front(), pending_end(*c, I)});
+    }
+    const IntervalCount queued_count(std::move(q_iv), false), pending_count(std::move(p_iv), true);
+    auto E = [&](int64_t t) { return queued_count.at(t); };
+    auto pending = [&](int64_t t) { return pending_count.at(t); };
     int rst_n = 0, drop_n = 0;
     const Connection *rst_ex = nullptr, *drop_ex = nullptr;
     for (auto* c : L.conns) {
@@ -711,11 +734,13 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
         std::vector<Connection*> drops;
         for (auto* c : dropped)
             if (E(*c->first_syn_ns) == 0) drops.push_back(c);
+        int64_t first_admitted = kInf;  // the earliest request proven stateful
+        if (!drops.empty())
+            for (auto* s : L.conns)
+                if (s->timer_retransmits > 0) first_admitted = std::min(first_admitted, answered_syn(*s));
         for (auto* c : drops) {
             const int64_t t = *c->first_syn_ns;
-            bool admitted_before = false;
-            for (auto* s : L.conns)
-                if (s->timer_retransmits > 0 && answered_syn(*s) < t) admitted_before = true;
+            const bool admitted_before = first_admitted < t;
             // A SYN met silence while later SYNs were still admitted: lost, not dropped.
             if (admitted_before && !stateful_after(t)) {
                 first_sq_drop = c;
