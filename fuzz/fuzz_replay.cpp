@@ -56,6 +56,8 @@ std::optional<lp::Endpoint> replay(const std::string& path, std::optional<lp::En
     const std::string json =
         lp::analysis_json(a).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
     check(!json.empty());
+    // The fast writer the CLI uses must print exactly the document nlohmann prints.
+    check(lp::analysis_json_text(a) == json + "\n");
     (void)lp::analysis_text(a, true);
     std::optional<lp::Endpoint> first;
     for (const auto& l : a.listeners) {

@@ -75,15 +75,7 @@ void emit(const Analysis& a, const OutputOpts& o) {
     if (!o.timeline.empty()) write_file_atomic(o.timeline, render_timeline_file(a, o.timeline));
     if (resolve_format(o) == "json") {
         // A path is bytes, not always UTF-8: replace what JSON cannot hold (U+FFFD).
-        const auto t0 = std::chrono::steady_clock::now();
-        const auto j = analysis_json(a);
-        const auto t1 = std::chrono::steady_clock::now();
-        std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-        if (std::getenv("LP_TIMING")) {
-            auto sec = [](auto d) { return std::chrono::duration<double>(d).count(); };
-            fmt::print(stderr, "timing: json build {:.3f}s dump {:.3f}s\n", sec(t1 - t0),
-                       sec(std::chrono::steady_clock::now() - t1));
-        }
+        std::cout << analysis_json_text(a);
     } else {
         const bool color = stdout_is_terminal();
         std::cout << analysis_text(a, color);

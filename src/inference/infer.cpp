@@ -820,8 +820,7 @@ Analysis analyze(Tracker& tracker, const SourceInfo& source, const InferOptions&
         ctxs.back().ep = ep;
         ctxs.back().retired = tracker.retired(ep);
     }
-    for (auto& up : tracker.connections_mut()) {
-        Connection* c = up.get();
+    for (Connection* c : tracker.connections_mut()) {
         if (!c) continue;  // retired
         auto it = index.find(c->server);
         if (it == index.end()) continue;

@@ -62,7 +62,12 @@ json connections_json(const Analysis& a, const ListenerVerdict& l) {
     return arr;
 }
 
-json analysis_json(const Analysis& a) {
+namespace {
+// Marks where analysis_json_text() splices in a listener's connections: a NUL cannot
+// occur in any other string of the report.
+std::string placeholder(size_t i) { return std::string("\0lp-connections-", 16) + std::to_string(i); }
+
+json analysis_json_impl(const Analysis& a, bool placeholders) {
     json listeners = json::array();
     for (const auto& l : a.listeners) {
         json warnings = json::array();
@@ -94,7 +99,7 @@ json analysis_json(const Analysis& a) {
              l.connections.size() > kMaxReportedConnections ? l.connections.size() - kMaxReportedConnections : 0},
             {"fate_counts", fate_counts(l)},
             {"warnings", std::move(warnings)},
-            {"connections", connections_json(a, l)}};
+            {"connections", placeholders ? json(placeholder(listeners.size())) : connections_json(a, l)}};
         listeners.push_back(std::move(lj));
     }
     json src = {{"kind", a.source.kind}, {"path", a.source.path}, {"packets", a.source.packets},
@@ -102,6 +107,78 @@ json analysis_json(const Analysis& a) {
     if (a.end_ns) src["duration_s"] = round_s(double(*a.end_ns - a.t0_ns) / 1e9);
     if (!a.source.notes.empty()) src["notes"] = a.source.notes;
     return {{"schema", "listenprobe/1"}, {"source", std::move(src)}, {"listeners", std::move(listeners)}};
+}
+
+// Writes the connections array as nlohmann's dump(indent 2) would, keys in the same
+// (sorted) order, without building a json value per event: a busy capture reports
+// thousands of connections with tens of events each.
+void write_connections(std::string& o, const Analysis& a, const ListenerVerdict& l, size_t indent) {
+    auto str = [](const std::string& v) { return json(v).dump(-1, ' ', false, json::error_handler_t::replace); };
+    auto num = [](double v) { return json(v).dump(); };
+    const std::string i1(indent + 2, ' '), i2(indent + 4, ' '), i3(indent + 6, ' '), i4(indent + 8, ' ');
+    const size_t n = std::min(l.connections.size(), kMaxReportedConnections);
+    if (n == 0) {
+        o += "[]";
+        return;
+    }
+    o += "[\n";
+    for (size_t k = 0; k < n; ++k) {
+        const Connection* c = l.connections[k];
+        o += i1 + "{\n";
+        o += i2 + "\"client\": " + str(c->client.str()) + ",\n";
+        if (c->stateless) o += i2 + "\"cookie\": true,\n";
+        if (c->established_ns)
+            o += i2 + "\"established_t\": " + num(round_s(double(*c->established_ns - a.t0_ns) / 1e9)) + ",\n";
+        o += i2 + "\"events\": ";
+        if (c->events.empty()) {
+            o += "[],\n";
+        } else {
+            o += "[\n";
+            for (size_t j = 0; j < c->events.size(); ++j) {
+                const Event& e = c->events[j];
+                o += i3 + "{\n";
+                fmt::format_to(std::back_inserter(o), "{}\"ack\": {},\n{}\"dir\": \"{}\",\n{}\"kind\": \"{}\",\n", i4,
+                               e.ack, i4, to_string(e.dir), i4, to_string(e.kind));
+                if (e.payload) fmt::format_to(std::back_inserter(o), "{}\"len\": {},\n", i4, e.payload);
+                fmt::format_to(std::back_inserter(o), "{}\"seq\": {},\n{}\"t\": {}", i4, e.seq, i4,
+                               num(round_s(double(e.t_ns - a.t0_ns) / 1e9)));
+                if (e.kind == EventKind::synack_retransmit)
+                    fmt::format_to(std::back_inserter(o), ",\n{}\"timer\": {}", i4, e.timer ? "true" : "false");
+                o += "\n" + i3 + (j + 1 < c->events.size() ? "},\n" : "}\n");
+            }
+            o += i2 + "],\n";
+        }
+        if (c->events_omitted) fmt::format_to(std::back_inserter(o), "{}\"events_omitted\": {},\n", i2, c->events_omitted);
+        o += i2 + "\"fate\": \"" + to_string(c->fate) + "\",\n";
+        o += i2 + "\"reason\": " + str(c->fate_reason) + "\n";
+        o += i1 + (k + 1 < n ? "},\n" : "}\n");
+    }
+    o += std::string(indent, ' ') + "]";
+}
+
+}  // namespace
+
+json analysis_json(const Analysis& a) { return analysis_json_impl(a, false); }
+
+std::string analysis_json_text(const Analysis& a) {
+    const std::string doc =
+        analysis_json_impl(a, true).dump(2, ' ', false, json::error_handler_t::replace);
+    std::string o;
+    o.reserve(doc.size() + 4096);
+    size_t pos = 0;
+    for (size_t i = 0; i < a.listeners.size(); ++i) {
+        const std::string mark = "\"" + json(placeholder(i)).dump().substr(1);  // as dump escapes it
+        const size_t at = doc.find(mark, pos);
+        if (at == std::string::npos) break;  // cannot happen: every listener has one
+        const size_t line = doc.rfind('\n', at);
+        const size_t indent = doc.find_first_not_of(' ', line + 1) - (line + 1);
+        o.append(doc, pos, at - pos);
+        write_connections(o, a, a.listeners[i], indent);
+        pos = at + mark.size();
+    }
+    o.append(doc, pos, std::string::npos);
+    o += "\n";
+    return o;
 }
 
 std::string analysis_text(const Analysis& a, bool color) {

@@ -16,17 +16,18 @@ enum class EventKind : uint8_t {
     syn, syn_retransmit, synack, synack_retransmit, ack, data, rst, fin, other
 };
 
-struct Event {
+struct Event {  // 24 bytes: every connection keeps up to 64 of them
     int64_t t_ns = 0;
+    uint32_t seq = 0, ack = 0;
+    uint32_t payload = 0;
     Dir dir = Dir::to_listener;
     EventKind kind = EventKind::other;
-    uint32_t seq = 0, ack = 0;
     uint8_t flags = 0;
-    uint32_t payload = 0;
     // SYN-ACK retransmissions only: true when the listener's timer sent it,
     // false when it answered a retransmitted client SYN.
     bool timer = false;
 };
+static_assert(sizeof(Event) == 24);
 
 enum class Fate : uint8_t {
     queued,           // proven established at the listener

@@ -1,26 +1,136 @@
 #include "tracker/tracker.hpp"
 
+#include <cstring>
+
 namespace lp {
 
 Tracker::Tracker(std::optional<Endpoint> listener_hint) : hint_(std::move(listener_hint)) {}
 
+namespace {
+constexpr size_t kChunk = 4096;
+
+uint64_t endpoint_hash64(const Endpoint& e) {
+    uint64_t lo, hi;
+    std::memcpy(&lo, e.addr.bytes.data(), 8);
+    std::memcpy(&hi, e.addr.bytes.data() + 8, 8);
+    uint64_t h = (lo ^ 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
+    h ^= (hi + (uint64_t(e.port) << 8) + e.addr.family) * 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h * 0xd6e8feb86659fd93ull;
+}
+}  // namespace
+
+uint64_t Tracker::FlowTable::pair_hash(const Endpoint& a, const Endpoint& b) {
+    uint64_t h = endpoint_hash64(a) + endpoint_hash64(b);  // the same from either side
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    h ^= h >> 32;
+    return h;
+}
+
+Connection* Tracker::FlowTable::find(const Endpoint& a, const Endpoint& b, bool& a_is_client) const {
+    if (slots_.empty()) return nullptr;
+    const uint64_t h = pair_hash(a, b);
+    const size_t mask = slots_.size() - 1;
+    Connection* reversed = nullptr;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        const Slot& s = slots_[i];
+        if (!s.c) break;
+        if (s.hash != h || s.c == tombstone()) continue;
+        if (s.c->client == a && s.c->server == b) {
+            a_is_client = true;
+            return s.c;
+        }
+        if (!reversed && s.c->client == b && s.c->server == a) reversed = s.c;
+    }
+    a_is_client = false;
+    return reversed;
+}
+
+Connection* Tracker::FlowTable::find_exact(const Endpoint& client, const Endpoint& server) const {
+    bool client_first = false;
+    Connection* c = find(client, server, client_first);
+    return c && client_first ? c : nullptr;
+}
+
+void Tracker::FlowTable::insert(Connection* c) {
+    if ((used_ + 1) * 2 > slots_.size()) grow();
+    const uint64_t h = pair_hash(c->client, c->server);
+    const size_t mask = slots_.size() - 1;
+    size_t i = h & mask;
+    while (slots_[i].c && slots_[i].c != tombstone()) i = (i + 1) & mask;
+    if (!slots_[i].c) ++used_;
+    slots_[i] = {h, c};
+    ++live_;
+}
+
+void Tracker::FlowTable::erase(const Connection* c) {
+    if (slots_.empty()) return;
+    const uint64_t h = pair_hash(c->client, c->server);
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = h & mask; slots_[i].c; i = (i + 1) & mask)
+        if (slots_[i].c == c) {
+            slots_[i].c = tombstone();
+            --live_;
+            return;
+        }
+}
+
+void Tracker::FlowTable::grow() {
+    size_t n = 1024;
+    while (n < live_ * 4 + 4) n *= 2;
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.assign(n, Slot{});
+    used_ = live_ = 0;
+    for (const Slot& s : old)
+        if (s.c && s.c != tombstone()) {
+            size_t i = s.hash & (n - 1);
+            while (slots_[i].c) i = (i + 1) & (n - 1);
+            slots_[i] = s;
+            ++used_;
+            ++live_;
+        }
+}
+
+Connection* Tracker::allocate() {
+    if (!free_.empty()) {
+        Connection* c = free_.back();
+        free_.pop_back();
+        return c;
+    }
+    if (chunks_.empty() || chunk_used_ == kChunk) {
+        chunks_.push_back(std::make_unique<Connection[]>(kChunk));
+        chunk_used_ = 0;
+    }
+    return &chunks_.back()[chunk_used_++];
+}
+
+void Tracker::release(Connection* c) {
+    auto events = std::move(c->events);
+    auto synacks = std::move(c->synack_ns);
+    events.clear();
+    synacks.clear();
+    *c = Connection();
+    c->events = std::move(events);
+    c->synack_ns = std::move(synacks);
+    free_.push_back(c);
+}
+
 const Connection* Tracker::find(const Endpoint& client, const Endpoint& server) const {
-    auto it = flows_.find(FlowKey{client, server});
-    return it == flows_.end() ? nullptr : it->second;
+    return flows_.find_exact(client, server);
 }
 
 Connection& Tracker::start(const Endpoint& client, const Endpoint& server) {
     if (listener_seen_.try_emplace(server, true).second) listener_order_.push_back(server);
-    if (flows_.empty()) flows_.reserve(1024);
-    auto c = std::make_unique<Connection>();
+    Connection* c = allocate();
     c->id = conns_.size();
     c->client = client;
     c->server = server;
-    c->events.reserve(16);  // a typical handshake and close fit without reallocation
-    Connection& ref = *c;
-    conns_.push_back(std::move(c));
-    flows_[FlowKey{client, server}] = &ref;
-    return ref;
+    if (c->events.capacity() == 0) c->events.reserve(16);  // a typical handshake and close fit
+    conns_.push_back(c);
+    flows_.insert(c);
+    return *c;
 }
 
 void Tracker::push(Connection& c, const Segment& s, Dir d, EventKind k) {
@@ -44,15 +154,8 @@ void Tracker::add(const Segment& s) {
     if (!first_ns_) first_ns_ = s.t_ns;
     if (!last_ns_ || s.t_ns > *last_ns_) last_ns_ = s.t_ns;
 
-    Connection* c = nullptr;
     bool from_client = true;
-    if (auto it = flows_.find(FlowKey{s.src, s.dst}); it != flows_.end()) {
-        c = it->second;
-        from_client = true;
-    } else if (auto it2 = flows_.find(FlowKey{s.dst, s.src}); it2 != flows_.end()) {
-        c = it2->second;
-        from_client = false;
-    }
+    Connection* c = flows_.find(s.src, s.dst, from_client);
 
     if (hint_ && !(s.dst == *hint_ || s.src == *hint_)) {
         ++untracked_;
@@ -110,10 +213,11 @@ void Tracker::maybe_retire(Connection& c) {
         if (r.example.empty()) r.example = c.client.str();
     }
     if (!r.rtt_ns && c.first_syn_ns && !c.synack_ns.empty()) r.rtt_ns = c.synack_ns.front() - *c.first_syn_ns;
-    flows_.erase(FlowKey{c.client, c.server});
-    conns_[c.id].reset();  // ids are positions until the next compaction
+    flows_.erase(&c);
+    conns_[c.id] = nullptr;  // ids are positions until the next compaction
+    release(&c);
     if (++retired_slots_ > 4096 && retired_slots_ * 2 > conns_.size()) {
-        std::erase_if(conns_, [](const std::unique_ptr<Connection>& p) { return !p; });
+        std::erase_if(conns_, [](const Connection* p) { return !p; });
         for (size_t i = 0; i < conns_.size(); ++i) conns_[i]->id = i;
         retired_slots_ = 0;
     }
@@ -191,8 +295,7 @@ void Tracker::on_server(Connection& c, const Segment& s) {
         }
         if (s.seq == *c.server_isn) {
             const bool first = c.synack_ns.empty();
-            c.synack_ns.push_back(s.t_ns);
-            c.synack_timer.push_back(first);
+            c.synack_ns.push_back(s.t_ns);  // which ones the timer sent is for inference to say
             if (first && c.final_ack_ns) c.first_synack_missing = true;
             if (first) {
                 c.synack_options = s.opt;

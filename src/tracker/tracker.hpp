@@ -31,9 +31,9 @@ public:
     };
 
     // Connections in order of first appearance; retired ones are null.
-    const std::vector<std::unique_ptr<Connection>>& connections() const { return conns_; }
+    const std::vector<Connection*>& connections() const { return conns_; }
     // Inference writes each connection's fate back into the model.
-    std::vector<std::unique_ptr<Connection>>& connections_mut() { return conns_; }
+    std::vector<Connection*>& connections_mut() { return conns_; }
     std::optional<int64_t> first_ns() const { return first_ns_; }
     std::optional<int64_t> last_ns() const { return last_ns_; }
     uint64_t untracked() const { return untracked_; }
@@ -54,16 +54,36 @@ public:
     static constexpr size_t kMaxKeyEvents = 160;   // room kept for handshake-relevant events
 
 private:
-    struct FlowKey {
-        Endpoint client, server;
-        bool operator==(const FlowKey&) const = default;
+    // Flows by their unordered pair of endpoints: one lookup per segment finds the
+    // connection and tells from which side the segment came. Open addressing with
+    // linear probing over a power-of-two table; retired connections leave tombstones
+    // until the next rebuild.
+    class FlowTable {
+    public:
+        // The connection whose (client, server) is (a, b) or (b, a); `a_is_client` says which.
+        // The (a, b) orientation wins when both exist.
+        Connection* find(const Endpoint& a, const Endpoint& b, bool& a_is_client) const;
+        Connection* find_exact(const Endpoint& client, const Endpoint& server) const;
+        void insert(Connection* c);
+        void erase(const Connection* c);
+        bool empty() const { return live_ == 0; }
+
+    private:
+        struct Slot {
+            uint64_t hash = 0;
+            Connection* c = nullptr;  // nullptr: empty; tombstone(): a retired connection was here
+        };
+        static Connection* tombstone() { return reinterpret_cast<Connection*>(alignof(Connection)); }
+        static uint64_t pair_hash(const Endpoint& a, const Endpoint& b);
+        void grow();
+        std::vector<Slot> slots_;
+        size_t used_ = 0, live_ = 0;  // used_ counts tombstones too
     };
-    struct FlowHash {
-        size_t operator()(const FlowKey& k) const noexcept {
-            EndpointHash h;
-            return h(k.client) * 31 + h(k.server);
-        }
-    };
+
+    // Connections live in chunks that never move (pointers stay valid); retired ones are
+    // reused, keeping the capacity of their vectors.
+    Connection* allocate();
+    void release(Connection* c);
 
     Connection& start(const Endpoint& client, const Endpoint& server);
     void maybe_retire(Connection& c);
@@ -72,8 +92,11 @@ private:
     static void push(Connection& c, const Segment& s, Dir d, EventKind k);
 
     std::optional<Endpoint> hint_;
-    std::vector<std::unique_ptr<Connection>> conns_;
-    std::unordered_map<FlowKey, Connection*, FlowHash> flows_;
+    std::vector<Connection*> conns_;
+    std::vector<std::unique_ptr<Connection[]>> chunks_;
+    size_t chunk_used_ = 0;
+    std::vector<Connection*> free_;
+    FlowTable flows_;
     std::optional<int64_t> first_ns_, last_ns_;
     uint64_t untracked_ = 0;
     std::vector<Endpoint> listener_order_;
