@@ -75,7 +75,7 @@ void emit(const Analysis& a, const OutputOpts& o) {
     if (!o.timeline.empty()) write_file_atomic(o.timeline, render_timeline_file(a, o.timeline));
     if (resolve_format(o) == "json") {
         // A path is bytes, not always UTF-8: replace what JSON cannot hold (U+FFFD).
-        std::cout << analysis_json_text(a);
+        write_analysis_json(std::cout, a);
     } else {
         const bool color = stdout_is_terminal();
         std::cout << analysis_text(a, color);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <sstream>
 #include <cmath>
 
 #include "segments/error.hpp"
@@ -160,25 +161,31 @@ void write_connections(std::string& o, const Analysis& a, const ListenerVerdict&
 
 json analysis_json(const Analysis& a) { return analysis_json_impl(a, false); }
 
-std::string analysis_json_text(const Analysis& a) {
+void write_analysis_json(std::ostream& out, const Analysis& a) {
     const std::string doc =
         analysis_json_impl(a, true).dump(2, ' ', false, json::error_handler_t::replace);
     std::string o;
-    o.reserve(doc.size() + 4096);
     size_t pos = 0;
     for (size_t i = 0; i < a.listeners.size(); ++i) {
-        const std::string mark = "\"" + json(placeholder(i)).dump().substr(1);  // as dump escapes it
+        const std::string mark = json(placeholder(i)).dump();  // as dump escapes it
         const size_t at = doc.find(mark, pos);
         if (at == std::string::npos) break;  // cannot happen: every listener has one
         const size_t line = doc.rfind('\n', at);
         const size_t indent = doc.find_first_not_of(' ', line + 1) - (line + 1);
-        o.append(doc, pos, at - pos);
+        out.write(doc.data() + pos, std::streamsize(at - pos));
+        o.clear();
         write_connections(o, a, a.listeners[i], indent);
+        out << o;
         pos = at + mark.size();
     }
-    o.append(doc, pos, std::string::npos);
-    o += "\n";
-    return o;
+    out.write(doc.data() + pos, std::streamsize(doc.size() - pos));
+    out << '\n';
+}
+
+std::string analysis_json_text(const Analysis& a) {
+    std::ostringstream s;
+    write_analysis_json(s, a);
+    return std::move(s).str();
 }
 
 std::string analysis_text(const Analysis& a, bool color) {

@@ -1,6 +1,7 @@
 // Reports of an Analysis: the JSON of CONTRACT.md and the text for people.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <ostream>
 #include <string>
 
 #include "inference/verdict.hpp"
@@ -8,7 +9,9 @@
 namespace lp {
 
 nlohmann::json analysis_json(const Analysis& a);
-// The same document as analysis_json(a).dump(2) plus a newline, written faster.
+// The same document as analysis_json(a).dump(2) plus a newline, written faster and
+// one listener's connections at a time.
+void write_analysis_json(std::ostream& out, const Analysis& a);
 std::string analysis_json_text(const Analysis& a);
 // The `connections` array of one listener (CONTRACT.md), times from a.t0_ns.
 nlohmann::json connections_json(const Analysis& a, const ListenerVerdict& l);

@@ -129,6 +129,9 @@ Connection& Tracker::start(const Endpoint& client, const Endpoint& server) {
     c->server = server;
     if (c->events.capacity() == 0) c->events.reserve(16);  // a typical handshake and close fit
     conns_.push_back(c);
+    // A new handshake on the tuple of an earlier one takes its place: later segments are
+    // the new one's. The earlier connection stays in the model, no longer findable.
+    if (const Connection* earlier = flows_.find_exact(client, server)) flows_.erase(earlier);
     flows_.insert(c);
     return *c;
 }
