@@ -231,3 +231,24 @@ TEST_CASE("retries: a final ACK the listener took ends the request") {
     CHECK(v.retries_at_least == 1);
     CHECK(warned(v, "retries-request-ended"));
 }
+
+TEST_CASE("a new handshake on the tuple of a finished one is a new connection that gets the later segments") {
+    Trace t;
+    t.seg(0.000, 42050, true, tcp::SYN, 100, 0);
+    t.seg(0.001, 42050, false, tcp::RST | tcp::ACK, 0, 101);  // refused
+    t.seg(2.000, 42050, true, tcp::SYN, 5000, 0);            // the same tuple, a new ISN
+    t.seg(2.001, 42050, false, tcp::SYN | tcp::ACK, 900, 5001);
+    t.seg(2.002, 42050, true, tcp::ACK, 5001, 901);
+    t.seg(3.011, 42050, false, tcp::SYN | tcp::ACK, 900, 5001);
+    Analysis a = t.run(4.0);
+    const auto& conns = a.listeners.at(0).connections;
+    REQUIRE(conns.size() == 2);
+    CHECK(conns[0]->fate == Fate::refused);
+    CHECK(conns[0]->synack_ns.empty());
+    CHECK(conns[1]->fate == Fate::ack_dropped);
+    CHECK(conns[1]->synack_ns.size() == 2);
+    // The flow table finds the newer one.
+    const Connection* found = t.tracker.find(*Endpoint::parse("10.77.0.1:42050"), t.server);
+    REQUIRE(found);
+    CHECK(found->client_isn == 5000);
+}
