@@ -461,6 +461,14 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
         if (options_honoured(*c)) options_on = true;
     for (auto* c : L.conns) classify(*c, L, open, retries_positive, options_on);
     const double I = L.initial.value_or(kDefaultInitialRto);
+    // Requests pending at a moment (pending_at), from interval counts: a SYN flood has many
+    // moments to ask about.
+    std::vector<std::pair<int64_t, int64_t>> p_iv;
+    for (auto* c : L.conns)
+        if (!c->synack_ns.empty() && !c->stateless && c->fate != Fate::reset_by_client)
+            p_iv.push_back({c->synack_ns.front(), pending_end(*c, I)});
+    const IntervalCount pending_count(std::move(p_iv), true);
+    auto pending = [&](int64_t t) { return pending_count.at(t); };
 
     // Exact retry count. A request shows the limit when it was left alone until its next
     // retransmission was overdue ("exhausted") with too few requests pending for Linux to
@@ -477,7 +485,7 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
                                          fmt::join(v.gaps_s, "s, ")));
         int holders = 0, fewer = 0;
         const Connection *holder = nullptr, *short_one = nullptr;
-        std::optional<int64_t> best_deadline;
+        const std::optional<int64_t> best_deadline = request_deadline(*best, I);
         bool loss_seen = false;
         std::string loss_why;
         for (auto* c : L.conns) {
@@ -506,7 +514,6 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
                 loss_seen = true;
             }
             const auto dl = request_deadline(*c, I);
-            if (c == best) best_deadline = dl;
             if (!dl || L.end_ns < *dl || request_cut(*c, *dl)) continue;
             if (c->timer_retransmits == n) {
                 ++holders;
@@ -518,11 +525,7 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
         }
         const Connection* sched = holder ? holder : best;
         int max_pending = 0;
-        for (auto t : timer_times(*sched)) {
-            int p = 0;
-            for (auto* c : L.conns) p += pending_at(*c, t, I) ? 1 : 0;
-            max_pending = std::max(max_pending, p);
-        }
+        for (auto t : timer_times(*sched)) max_pending = std::max(max_pending, pending(t));
         if (!holder && best_deadline && L.end_ns < *best_deadline) {
             warn("retries-capture-too-short",
                  fmt::format("the capture ends at {}, before the next SYN-ACK retransmission of {} would have been "
@@ -563,17 +566,12 @@ void infer_listener(ListenerCtx& L, ListenerVerdict& v) {
 
     // ---- accept queue ----
     std::vector<FullEvent> events;
-    // Connections in the accept queue (see queue_end) and requests pending (pending_at) at a
-    // moment, from interval counts: a SYN flood has many moments to ask about.
-    std::vector<std::pair<int64_t, int64_t>> q_iv, p_iv;
-    for (auto* c : L.conns) {
+    // Connections in the accept queue at a moment (see queue_end), from interval counts.
+    std::vector<std::pair<int64_t, int64_t>> q_iv;
+    for (auto* c : L.conns)
         if (c->established_ns) q_iv.push_back({*c->established_ns, queue_end(*c)});
-        if (!c->synack_ns.empty() && !c->stateless && c->fate != Fate::reset_by_client)
-            p_iv.push_back({c->synack_ns.front(), pending_end(*c, I)});
-    }
-    const IntervalCount queued_count(std::move(q_iv), false), pending_count(std::move(p_iv), true);
+    const IntervalCount queued_count(std::move(q_iv), false);
     auto E = [&](int64_t t) { return queued_count.at(t); };
-    auto pending = [&](int64_t t) { return pending_count.at(t); };
     int rst_n = 0, drop_n = 0;
     const Connection *rst_ex = nullptr, *drop_ex = nullptr;
     for (auto* c : L.conns) {

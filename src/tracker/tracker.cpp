@@ -129,9 +129,6 @@ Connection& Tracker::start(const Endpoint& client, const Endpoint& server) {
     c->server = server;
     if (c->events.capacity() == 0) c->events.reserve(16);  // a typical handshake and close fit
     conns_.push_back(c);
-    // A new handshake on the tuple of an earlier one takes its place: later segments are
-    // the new one's. The earlier connection stays in the model, no longer findable.
-    if (const Connection* earlier = flows_.find_exact(client, server)) flows_.erase(earlier);
     flows_.insert(c);
     return *c;
 }
@@ -169,6 +166,9 @@ void Tracker::add(const Segment& s) {
     if (c && from_client && s.is_syn() && c->client_isn_known && s.seq != c->client_isn &&
         (c->client_rst_ns || c->server_rst_ns || c->refused_ns || c->server_fin_ns ||
          c->final_ack_ns || c->synack_ns.empty())) {
+        // The new handshake takes the tuple's place: later segments are its own. The earlier
+        // connection stays in the model, no longer findable.
+        flows_.erase(c);
         c = nullptr;
     }
 
