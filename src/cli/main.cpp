@@ -12,7 +12,7 @@
 #include <cstring>
 #include <iostream>
 
-#include "inference/infer.hpp"
+#include "inference/engine.hpp"
 #include "probe/plan.hpp"
 #include "probe/probe.hpp"
 #include "probe/guard.hpp"
@@ -20,7 +20,6 @@
 #include "report/timeline.hpp"
 #include "segments/error.hpp"
 #include "source/source.hpp"
-#include "tracker/tracker.hpp"
 
 namespace {
 
@@ -89,26 +88,34 @@ void emit(const Analysis& a, const OutputOpts& o) {
 }
 
 Analysis replay_file(const std::string& path, const std::string& listener) {
-    InferOptions io;
+    Engine::Options eo;
     if (!listener.empty()) {
         auto ep = Endpoint::parse(listener);
         if (!ep) throw UsageError("--listener wants ADDR:PORT or [V6]:PORT, got: " + listener);
-        io.listener = *ep;
+        eo.listener = *ep;
     }
     // LP_TIMING=1: phase times on stderr, for the benchmark (bench/run_bench.sh).
     const bool timing = std::getenv("LP_TIMING") != nullptr;
     const auto t0 = std::chrono::steady_clock::now();
     auto src = open_source(path);
-    auto tracker = std::make_shared<Tracker>(io.listener);
+    Engine engine(eo);
     Segment s;
-    while (src->next(s)) tracker->add(s);
+    size_t peak_live = 0, peak_moments = 0;
+    uint64_t n = 0;
+    while (src->next(s)) {
+        engine.add(s);
+        if (timing && (++n & 0xFFFF) == 0) {
+            peak_live = std::max(peak_live, engine.live_flows());
+            peak_moments = std::max(peak_moments, engine.pending_moments());
+        }
+    }
     const auto t1 = std::chrono::steady_clock::now();
-    Analysis a = analyze(*tracker, src->info(), io);
-    a.owner = tracker;
+    Analysis a = engine.finish(src->info(), src->info().end_ns);
     if (timing) {
         const auto t2 = std::chrono::steady_clock::now();
         auto sec = [](auto d) { return std::chrono::duration<double>(d).count(); };
-        fmt::print(stderr, "timing: read+track {:.3f}s analyze {:.3f}s\n", sec(t1 - t0), sec(t2 - t1));
+        fmt::print(stderr, "timing: read+track {:.3f}s finish {:.3f}s; peak live flows {}, pending moments {}\n",
+                   sec(t1 - t0), sec(t2 - t1), peak_live, peak_moments);
     }
     return a;
 }

@@ -1,16 +1,17 @@
-// What the analyzer concludes about each listener, with its evidence.
-// A value the trace does not prove stays empty (null / "unknown" in reports),
-// and a warning says why.
+// What the analyzer concludes about each listener, with its evidence: the
+// output of the engine, read by every report. A value the trace does not prove
+// stays empty (null / "unknown" in reports) and a warning says why.
 #pragma once
+#include <array>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "inference/names.hpp"
 #include "segments/segment.hpp"
 #include "source/source.hpp"
-#include "tracker/connection.hpp"
+#include "tracker/event.hpp"
 
 namespace lp {
 
@@ -19,17 +20,31 @@ struct Warning {
     std::string message;  // one sentence for people
 };
 
+// One connection as a report shows it: its events and what became of it.
+struct ReportedConnection {
+    uint32_t ordinal = 0;     // order of first appearance among the listener's connections
+    Endpoint client, server;
+    std::optional<int64_t> first_syn_ns;
+    int64_t first_ns = 0;     // its first segment
+    std::vector<Event> events;
+    uint32_t events_omitted = 0;
+    Fate fate = Fate::unknown;
+    std::string fate_reason;
+    std::optional<int64_t> established_ns;  // when it entered the accept queue, if proven
+    bool cookie = false;                    // its SYN-ACK was proven to be a syncookie
+};
+
 struct ListenerVerdict {
     Endpoint listener;
-    std::string port_state = "no-answer";  // open | closed | no-answer
+    PortState port_state = PortState::no_answer;
 
     std::optional<int> capacity;           // accept-queue capacity (established connections held)
-    std::optional<int> capacity_at_most;   // upper bound when the application accepted meanwhile
-    std::optional<int> capacity_at_least;  // lower bound when the queue never filled
+    std::optional<int> capacity_at_most;   // bounds when it is not proven exactly
+    std::optional<int> capacity_at_least;
     std::optional<int> backlog;            // listen() backlog in effect (Linux: capacity - 1)
 
-    std::string on_full_syn = "unknown";   // drop | unknown
-    std::string on_full_ack = "unknown";   // drop | rst | unknown
+    SynPolicy on_full_syn = SynPolicy::unknown;
+    AckPolicy on_full_ack = AckPolicy::unknown;
 
     std::optional<int> retries;            // SYN-ACK retransmissions of one request, exact
     int retries_at_least = 0;
@@ -37,24 +52,31 @@ struct ListenerVerdict {
     std::vector<double> gaps_s;
     std::optional<double> rtt_s;           // SYN -> SYN-ACK delay of the first answered SYN
 
-    std::string syncookies = "unknown";    // off | on-overflow | always | unknown
+    CookieMode syncookies = CookieMode::unknown;
     std::optional<int> syn_queue_capacity;
     std::optional<int> syn_queue_capacity_at_least;
+    std::optional<int> syn_queue_capacity_at_most;
 
     std::vector<Warning> warnings;
-    std::vector<std::string> evidence;     // one line per verdict, for the text report
-    std::vector<const Connection*> connections;  // in order of first appearance
-    // Finished connections not kept in memory (see Tracker::Retired): counted only.
-    uint64_t retired_accepted = 0, retired_refused = 0;
+    std::vector<std::string> evidence;     // one line per verdict, for people
+    std::vector<std::string> assumptions;  // what the exact values rest on beyond the packets
+
+    std::vector<ReportedConnection> connections;  // the first ones, in order of first appearance
+    uint64_t connections_total = 0;
+    std::array<uint64_t, kFates> fate_counts{};   // every connection, reported or not
+
+    const ReportedConnection* find(const Endpoint& client) const {
+        for (const auto& c : connections)
+            if (c.client == client) return &c;
+        return nullptr;
+    }
 };
 
 struct Analysis {
     SourceInfo source;
-    int64_t t0_ns = 0;           // first packet of the source: times are reported from here
+    int64_t t0_ns = 0;              // first packet of the source: times are reported from here
     std::optional<int64_t> end_ns;  // the capture provably lasted until here
     std::vector<ListenerVerdict> listeners;
-    // Keeps the tracked connections (which the verdicts point into) alive.
-    std::shared_ptr<const void> owner;
 };
 
 }  // namespace lp

@@ -25,7 +25,8 @@
 #include <memory>
 #include <random>
 
-#include "inference/infer.hpp"
+#include "inference/engine.hpp"
+#include "inference/schedule.hpp"
 #include "probe/guard.hpp"
 #include "probe/plan.hpp"
 #include "probe/privileges.hpp"
@@ -34,7 +35,6 @@
 #include "segments/error.hpp"
 #include "source/live_capture.hpp"
 #include "source/pcapng_writer.hpp"
-#include "tracker/tracker.hpp"
 
 namespace lp {
 namespace {
@@ -176,11 +176,12 @@ struct ProbeConn {
     int64_t ack_sent_ns = 0;
     bool reset = false;
     bool no_timestamps = false;
+    std::optional<uint32_t> synack_tsval;  // the latest SYN-ACK's timestamp, to echo
 };
 
 class Prober {
 public:
-    explicit Prober(const ProbeOptions& o) : o_(o), tracker_(o.target) { tracker_.set_retire(false); }
+    explicit Prober(const ProbeOptions& o) : o_(o), engine_(Engine::Options{o.target, true, 1000}) {}
     ~Prober() {
         writer_.reset();  // closes the memory stream, which owns pcap_buf_ until then
         std::free(pcap_buf_);
@@ -194,7 +195,7 @@ private:
     void setup();
     void cleanup();
     // the loop
-    void feed(const Segment& s) { tracker_.add(s); }
+    void feed(const Segment& s);
     bool wait_until(int64_t deadline, const std::function<bool()>& done, const std::string& what = {});
     void status(const std::string& what, int64_t deadline);
     Analysis snapshot(int64_t end = 0);
@@ -205,11 +206,11 @@ private:
     // RST+ACK for every sequence number the listener may expect; `again` repeats it.
     void send_rst(ProbeConn& c, bool again = false);
     void complete(ProbeConn& c);  // final ACK and one byte of data
-    const Connection* seen(const ProbeConn& c) const { return tracker_.find(client_ep(c), o_.target); }
+    const Flow* seen(const ProbeConn& c) const { return engine_.find(client_ep(c), o_.target); }
     Endpoint client_ep(const ProbeConn& c) const { return Endpoint{route_.source, c.sport}; }
     bool answered(const ProbeConn& c) const {
         auto* k = seen(c);
-        return k && (!k->synack_ns.empty() || k->refused_ns);
+        return k && (k->answered() || k->has(flowbit::refused));
     }
     bool open_request(ProbeConn& c);  // SYN (with retries) until a SYN-ACK; false if dropped
     int64_t drop_wait() const;
@@ -223,7 +224,7 @@ private:
     ProbeOptions o_;
     Plan plan_;
     Route route_;
-    Tracker tracker_;
+    Engine engine_;
     std::unique_ptr<LiveCapture> cap_;
     std::unique_ptr<MarkedRawSocket> raw_;
     std::unique_ptr<RstGuard> guard_;
@@ -347,11 +348,10 @@ void Prober::send(ProbeConn& c, uint8_t flags, uint32_t seq, uint32_t ack, uint3
             t.winscale(uint8_t(plan_.tcp.wscale));
         }
     } else if (plan_.tcp.timestamps && !(flags & tcp::RST)) {
-        auto* k = seen(c);
-        if (k && k->synack_options.has_ts) {
+        if (c.synack_tsval) {
             t.add_option(Tins::TCP::option(Tins::TCP::NOP));
             t.add_option(Tins::TCP::option(Tins::TCP::NOP));
-            t.timestamp(tsval, k->synack_options.ts_val);
+            t.timestamp(tsval, *c.synack_tsval);
         }
     }
     std::vector<uint8_t> bytes;
@@ -388,19 +388,20 @@ void Prober::send_rst(ProbeConn& c, bool again) {
     if (c.reset && !again) return;
     c.reset = true;
     auto* k = seen(c);
-    if (!k || (k->synack_ns.empty() && !k->final_ack_ns)) return;  // no state was created
+    if (!k || (!k->answered() && !Flow::seen(k->final_ack))) return;  // no state was created
     // RST with ACK: a deliberate abort, which the analyzer tells from the bare RST a
     // kernel sends for a connection it does not know.
-    const uint32_t ack = k->server_isn ? *k->server_isn + 1 : 0;
-    const uint8_t flags = k->server_isn ? (tcp::RST | tcp::ACK) : tcp::RST;
+    const bool isn = k->has(flowbit::server_isn);
+    const uint32_t ack = isn ? k->server_isn + 1 : 0;
+    const uint8_t flags = isn ? (tcp::RST | tcp::ACK) : tcp::RST;
     send(c, flags, c.isn + 1, ack, 0, false);
     if (c.sent_payload) send(c, flags, c.isn + 1 + c.sent_payload, ack, 0, false);
 }
 
 void Prober::complete(ProbeConn& c) {
     auto* k = seen(c);
-    if (!k || !k->server_isn) return;
-    const uint32_t ack = *k->server_isn + 1;
+    if (!k || !k->has(flowbit::server_isn)) return;
+    const uint32_t ack = k->server_isn + 1;
     c.ack_sent_ns = now_ns();
     send(c, tcp::ACK, c.isn + 1, ack, 0, false);
     send(c, tcp::ACK | tcp::PSH, c.isn + 1, ack, 1, false);
@@ -435,12 +436,15 @@ void Prober::status(const std::string& what, int64_t deadline) {
     status_shown_ = true;
 }
 
-Analysis Prober::snapshot(int64_t end) {
-    InferOptions io;
-    io.listener = o_.target;
-    io.end_ns = end ? end : now_ns();
-    return analyze(tracker_, cap_->info(), io);
+void Prober::feed(const Segment& s) {
+    engine_.add(s);
+    // The listener's timestamp, echoed in the probe's final ACKs and data.
+    if (s.src == o_.target && s.is_synack() && s.opt.has_ts && s.dst.addr == route_.source && s.dst.port >= sport_base_ &&
+        size_t(s.dst.port - sport_base_) < conns_.size())
+        conns_[s.dst.port - sport_base_]->synack_tsval = s.opt.ts_val;
 }
+
+Analysis Prober::snapshot(int64_t end) { return engine_.snapshot(cap_->info(), end ? end : now_ns()); }
 
 bool Prober::open_request(ProbeConn& c) {
     for (int i = 0; i < plan_.syn_tries && !g_stop; ++i) {
@@ -465,8 +469,8 @@ bool Prober::step_baseline() {
                                                    "queue is already full", double(now_ns() - t0) / 1e9)});
         return false;
     }
-    if (k->refused_ns) return false;  // closed: nothing more to learn
-    rtt_ns_ = k->synack_ns.front() - *k->first_syn_ns;
+    if (k->has(flowbit::refused)) return false;  // closed: nothing more to learn
+    rtt_ns_ = k->rtt_ns().value_or(k->at(k->synack) - k->t0_ns);
     send_rst(*c);
     return true;
 }
@@ -492,14 +496,16 @@ void Prober::step_syn_queue() {
     wait_until(now_ns() + drop_wait(), [] { return false; });
     for (auto* c : burst)
         if (!answered(*c)) send_syn(*c);
-    auto resolved = [&](Analysis&) {
+    auto resolved = [&](Analysis& a) {
         for (auto* c : burst) {
             auto* k = seen(*c);
             if (!k) continue;  // no answer to either SYN: dropped (decided by the analyzer)
-            if (k->synack_ns.empty() || k->refused_ns) continue;
-            if (k->timer_retransmits > 0 || k->stateless) continue;
+            if (!k->answered() || k->has(flowbit::refused)) continue;
+            if (k->timer_rtx > 0) continue;
+            if (!a.listeners.empty())
+                if (auto* rc = a.listeners[0].find(client_ep(*c)); rc && rc->cookie) continue;
             // Unproven either way: wait until its first retransmission is overdue.
-            const int64_t due = k->synack_ns.front() + int64_t((initial_rto() + overdue_margin(initial_rto())) * 1e9);
+            const int64_t due = k->at(k->synack) + int64_t((initial_rto() + overdue_margin(initial_rto())) * 1e9);
             if (now_ns() >= due && initial_rto_) continue;
             return false;
         }
@@ -547,13 +553,13 @@ void Prober::step_retries() {
         for (auto* c : reqs) {
             auto* k = seen(*c);
             if (!k) { all_settled = false; continue; }
-            most = std::max(most, k->timer_retransmits);
-            if (k->refused_ns) continue;
-            if (k->synack_ns.empty()) {
-                if (now - *k->first_syn_ns < 3 * kSec) all_settled = false;
+            most = std::max(most, int(k->timer_rtx));
+            if (k->has(flowbit::refused)) continue;
+            if (!k->answered()) {
+                if (now - k->t0_ns < 3 * kSec) all_settled = false;
                 continue;
             }
-            const auto dl = request_deadline(*k, initial_rto());
+            const auto dl = rtx_deadline(*k, initial_rto());
             if (dl && now < *dl && !request_cut(*k, *dl)) all_settled = false;
         }
         what = fmt::format("retries: {} SYN-ACK retransmission(s) so far, waiting for the next or its absence", most);
@@ -577,15 +583,15 @@ void Prober::step_accept_queue() {
     }
     auto established = [&](ProbeConn* c) {
         auto* k = seen(*c);
-        return k && k->server_ack_data_ns.has_value();
+        return k && Flow::seen(k->est_proof);
     };
     auto finish_pending = [&](ProbeConn* c, int64_t deadline) {
         complete(*c);
         for (int i = 0; i < 3 && !g_stop; ++i) {
             if (wait_until(std::min(deadline, now_ns() + drop_wait()), [&] { return established(c); })) return true;
             auto* k = seen(*c);
-            if (k->server_rst_ns) return false;
-            if (i < 2) send(*c, tcp::ACK | tcp::PSH, c->isn + 1, *k->server_isn + 1, 1, false);
+            if (Flow::seen(k->server_rst)) return false;
+            if (i < 2) send(*c, tcp::ACK | tcp::PSH, c->isn + 1, k->server_isn + 1, 1, false);
         }
         return established(c);
     };
@@ -598,7 +604,7 @@ void Prober::step_accept_queue() {
             break;
         }
         if (open_request(*next)) {
-            if (seen(*next)->refused_ns) break;
+            if (seen(*next)->has(flowbit::refused)) break;
             // The queue had room for `next`'s SYN, so `pending` fits too.
             if (!finish_pending(pending, now_ns() + 3 * drop_wait())) {
                 notes_.push_back({"accept-queue-unexpected", "a request admitted while the queue had room was not "
@@ -611,20 +617,20 @@ void Prober::step_accept_queue() {
         }
         // `next` was dropped: the queue is full (or the SYN queue is). Overflow it with the
         // pending request, admitted while there was room, and watch what its ACK meets.
-        auto* k = seen(*pending);
-        const auto tt = k->synack_ns;
+        // (Flow pointers are looked up again after sending: the engine's pool may grow.)
+        const Flow* k = seen(*pending);
         const double I = initial_rto();
-        const int n = std::max(0, k->timer_retransmits);
+        const int n = k->timer_rtx;
         const double gap = nominal_gap(I, size_t(n));
-        const int64_t last = tt.empty() ? now_ns() : tt.back();
+        const int64_t last = k->answered() ? k->at(k->synack_last) : now_ns();
         const int64_t deadline = std::max(now_ns(), last + int64_t((gap + overdue_margin(gap)) * 1e9)) + 3 * drop_wait();
+        const unsigned synacks_before = k->synack_count;
         complete(*pending);
         const int64_t ack_at = now_ns();
-        const size_t synacks_before = k->synack_ns.size();
         wait_until(deadline, [&] {
-            auto* kk = seen(*pending);
-            return kk->server_rst_ns || kk->server_ack_data_ns ||
-                   (kk->synack_ns.size() > synacks_before && kk->synack_ns.back() > ack_at);
+            const Flow* kk = seen(*pending);
+            return Flow::seen(kk->server_rst) || Flow::seen(kk->est_proof) ||
+                   (kk->synack_count > synacks_before && kk->at(kk->synack_last) > ack_at);
         }, "accept-queue: final ACK sent to a full queue; waiting for RST, a SYN-ACK retransmission, or its absence");
         if (established(pending)) {
             // There was room after all (the drop was the SYN queue's): go on filling.
@@ -705,10 +711,8 @@ Analysis Prober::run() {
 }  // namespace
 
 Analysis run_probe(const ProbeOptions& o) {
-    auto p = std::make_shared<Prober>(o);
-    Analysis a = p->run();
-    a.owner = p;
-    return a;
+    Prober p(o);
+    return p.run();
 }
 
 }  // namespace lp

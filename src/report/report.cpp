@@ -29,9 +29,8 @@ double round_s(double s) { return std::round(s * 1e6) / 1e6; }
 
 json fate_counts(const ListenerVerdict& l) {
     std::map<std::string, uint64_t> n;
-    for (auto* c : l.connections) ++n[to_string(c->fate)];
-    if (l.retired_accepted) n["queued"] += l.retired_accepted;
-    if (l.retired_refused) n["refused"] += l.retired_refused;
+    for (int f = 0; f < kFates; ++f)
+        if (l.fate_counts[size_t(f)]) n[to_string(Fate(f))] = l.fate_counts[size_t(f)];
     return n;
 }
 
@@ -40,7 +39,8 @@ json fate_counts(const ListenerVerdict& l) {
 json connections_json(const Analysis& a, const ListenerVerdict& l) {
     json arr = json::array();
     size_t shown = 0;
-    for (const Connection* c : l.connections) {
+    for (const ReportedConnection& rc : l.connections) {
+        const ReportedConnection* c = &rc;
         if (++shown > kMaxReportedConnections) break;
         json ev = json::array();
         for (const auto& e : c->events) {
@@ -55,7 +55,7 @@ json connections_json(const Analysis& a, const ListenerVerdict& l) {
         }
         json cj = {{"client", c->client.str()}, {"fate", to_string(c->fate)}, {"reason", c->fate_reason},
                    {"events", std::move(ev)}};
-        if (c->stateless) cj["cookie"] = true;
+        if (c->cookie) cj["cookie"] = true;
         if (c->established_ns) cj["established_t"] = round_s(double(*c->established_ns - a.t0_ns) / 1e9);
         if (c->events_omitted) cj["events_omitted"] = c->events_omitted;
         arr.push_back(std::move(cj));
@@ -77,27 +77,29 @@ json analysis_json_impl(const Analysis& a, bool placeholders) {
             {"address", l.listener.addr.str()},
             {"port", l.listener.port},
             {"family", l.listener.addr.family == 6 ? "ipv6" : "ipv4"},
-            {"port_state", l.port_state},
+            {"port_state", to_string(l.port_state)},
             {"accept_queue",
              {{"capacity", opt_int(l.capacity)},
               {"backlog", opt_int(l.backlog)},
               {"capacity_at_most", opt_int(l.capacity_at_most)},
               {"capacity_at_least", opt_int(l.capacity_at_least)}}},
-            {"on_full", {{"syn", l.on_full_syn}, {"ack", l.on_full_ack}}},
+            {"on_full", {{"syn", to_string(l.on_full_syn)}, {"ack", to_string(l.on_full_ack)}}},
             {"synack",
              {{"retries", opt_int(l.retries)},
               {"retries_at_least", l.retries_at_least},
               {"initial_rto_s", opt_dbl(l.initial_rto_s)},
               {"gaps_s", l.gaps_s}}},
             {"rtt_s", l.rtt_s ? json(round_s(*l.rtt_s)) : json(nullptr)},
-            {"syncookies", l.syncookies},
+            {"syncookies", to_string(l.syncookies)},
             {"syn_queue",
              {{"capacity", opt_int(l.syn_queue_capacity)},
-              {"capacity_at_least", opt_int(l.syn_queue_capacity_at_least)}}},
+              {"capacity_at_least", opt_int(l.syn_queue_capacity_at_least)},
+              {"capacity_at_most", opt_int(l.syn_queue_capacity_at_most)}}},
             {"evidence", l.evidence},
-            {"connections_total", l.connections.size() + l.retired_accepted + l.retired_refused},
+            {"assumptions", l.assumptions},
+            {"connections_total", l.connections_total},
             {"connections_omitted",
-             l.connections.size() > kMaxReportedConnections ? l.connections.size() - kMaxReportedConnections : 0},
+             l.connections_total - std::min<uint64_t>(l.connections.size(), kMaxReportedConnections)},
             {"fate_counts", fate_counts(l)},
             {"warnings", std::move(warnings)},
             {"connections", placeholders ? json(placeholder(listeners.size())) : connections_json(a, l)}};
@@ -124,10 +126,10 @@ void write_connections(std::string& o, const Analysis& a, const ListenerVerdict&
     }
     o += "[\n";
     for (size_t k = 0; k < n; ++k) {
-        const Connection* c = l.connections[k];
+        const ReportedConnection* c = &l.connections[k];
         o += i1 + "{\n";
         o += i2 + "\"client\": " + str(c->client.str()) + ",\n";
-        if (c->stateless) o += i2 + "\"cookie\": true,\n";
+        if (c->cookie) o += i2 + "\"cookie\": true,\n";
         if (c->established_ns)
             o += i2 + "\"established_t\": " + num(round_s(double(*c->established_ns - a.t0_ns) / 1e9)) + ",\n";
         o += i2 + "\"events\": ";
@@ -200,13 +202,15 @@ std::string analysis_text(const Analysis& a, bool color) {
         std::map<std::string, uint64_t> fates = fate_counts(l).get<std::map<std::string, uint64_t>>();
         std::string fate_list;
         for (auto& [k, n] : fates) fate_list += fmt::format("{}{} {}", fate_list.empty() ? "" : ", ", n, k);
-        o += fmt::format("\n{}listener {}{}  port {}  ({} connection(s): {})\n", B, l.listener.str(), R, l.port_state,
-                         l.connections.size() + l.retired_accepted + l.retired_refused, fate_list);
+        o += fmt::format("\n{}listener {}{}  port {}  ({} connection(s): {})\n", B, l.listener.str(), R,
+                         to_string(l.port_state), l.connections_total, fate_list);
         auto unk = [&](const std::string& s) { return s == "unknown" ? D + s + R : s; };
         std::string aq;
         if (l.capacity)
             aq = fmt::format("capacity {}  => listen() backlog in effect {} (Linux keeps backlog+1; "
                              "backlog = min(listen arg, net.core.somaxconn))", *l.capacity, *l.backlog);
+        else if (l.capacity_at_most && l.capacity_at_least)
+            aq = fmt::format("{}unknown{}, between {} and {}", D, R, *l.capacity_at_least, *l.capacity_at_most);
         else if (l.capacity_at_most)
             aq = fmt::format("{}unknown{}, at most {}", D, R, *l.capacity_at_most);
         else if (l.capacity_at_least)
@@ -214,10 +218,10 @@ std::string analysis_text(const Analysis& a, bool color) {
         else
             aq = D + "unknown" + R;
         o += fmt::format("  accept queue   {}\n", aq);
-        std::string ack = l.on_full_ack == "rst" ? "rst (tcp_abort_on_overflow=1)"
-                          : l.on_full_ack == "drop" ? "drop, SYN-ACK retransmitted (tcp_abort_on_overflow=0)"
-                                                    : unk(l.on_full_ack);
-        o += fmt::format("  when full      SYN: {}   final ACK: {}\n", unk(l.on_full_syn), ack);
+        std::string ack = l.on_full_ack == AckPolicy::rst    ? "rst (tcp_abort_on_overflow=1)"
+                          : l.on_full_ack == AckPolicy::drop ? "drop, SYN-ACK retransmitted (tcp_abort_on_overflow=0)"
+                                                             : unk(to_string(l.on_full_ack));
+        o += fmt::format("  when full      SYN: {}   final ACK: {}\n", unk(to_string(l.on_full_syn)), ack);
         std::string rt;
         if (l.retries)
             rt = fmt::format("{} retransmission(s) (tcp_synack_retries={})", *l.retries, *l.retries);
@@ -228,17 +232,23 @@ std::string analysis_text(const Analysis& a, bool color) {
         if (l.initial_rto_s) rt += fmt::format(", initial timeout {:g} s", *l.initial_rto_s);
         if (!l.gaps_s.empty()) rt += fmt::format(", gaps {}s", fmt::join(l.gaps_s, "s "));
         o += fmt::format("  SYN-ACK        {}\n", rt);
-        std::string sc = l.syncookies == "off"           ? "off (tcp_syncookies=0)"
-                         : l.syncookies == "on-overflow" ? "on overflow (tcp_syncookies=1)"
-                         : l.syncookies == "always"      ? "always (tcp_syncookies=2)"
-                                                         : unk(l.syncookies);
+        std::string sc = l.syncookies == CookieMode::off           ? "off (tcp_syncookies=0)"
+                         : l.syncookies == CookieMode::on_overflow ? "on overflow (tcp_syncookies=1)"
+                         : l.syncookies == CookieMode::always      ? "always (tcp_syncookies=2)"
+                                                                   : unk(to_string(l.syncookies));
         o += fmt::format("  syncookies     {}\n", sc);
         if (l.syn_queue_capacity)
             o += fmt::format("  SYN queue      {} stateful request(s) before overflow\n", *l.syn_queue_capacity);
+        else if (l.syn_queue_capacity_at_least && l.syn_queue_capacity_at_most)
+            o += fmt::format("  SYN queue      {}unknown{}, between {} and {}\n", D, R, *l.syn_queue_capacity_at_least,
+                             *l.syn_queue_capacity_at_most);
         else if (l.syn_queue_capacity_at_least)
             o += fmt::format("  SYN queue      {}unknown{}, at least {}\n", D, R, *l.syn_queue_capacity_at_least);
+        else if (l.syn_queue_capacity_at_most)
+            o += fmt::format("  SYN queue      {}unknown{}, at most {}\n", D, R, *l.syn_queue_capacity_at_most);
         if (l.rtt_s) o += fmt::format("  RTT            {:.3f} ms\n", *l.rtt_s * 1000);
         for (const auto& e : l.evidence) o += fmt::format("  evidence: {}\n", e);
+        for (const auto& e : l.assumptions) o += fmt::format("  assuming: {}\n", e);
         for (const auto& w : l.warnings) o += fmt::format("  {}warning [{}]{}: {}\n", Y, w.code, R, w.message);
     }
     return o;

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "inference/verdict.hpp"
-#include "tracker/connection.hpp"
+#include "tracker/event.hpp"
 
 namespace lp {
 
@@ -35,7 +35,7 @@ namespace timeline_detail {
 
 // One drawn lane: a connection, or several with the same pattern.
 struct Lane {
-    std::vector<const Connection*> members;  // members[0] is the one drawn
+    std::vector<const ReportedConnection*> members;  // members[0] is the one drawn
     uint16_t port_lo = 0, port_hi = 0;       // client ports of the members
     bool folded() const { return members.size() > 1; }
 };
@@ -53,11 +53,11 @@ struct LaneLayout {
 // Folding tolerance for an event `rel_s` seconds after the connection's first SYN.
 double fold_tolerance_s(double rel_s);
 // Whether two connections have the same pattern (fate, kinds, directions, timers, times).
-bool same_pattern(const Connection& x, const Connection& y);
+bool same_pattern(const ReportedConnection& x, const ReportedConnection& y);
 LaneLayout layout_lanes(const ListenerVerdict& l, size_t max_lanes);
 
 // The time a connection's relative times count from: its first SYN, else its first event.
-int64_t connection_origin_ns(const Connection& c);
+int64_t connection_origin_ns(const ReportedConnection& c);
 
 // "SYN", "SYN rtx", "SYN-ACK", "SYN-ACK rtx (timer)", "SYN-ACK rtx (answer)", "ACK", ...
 std::string event_label(const Event& e);

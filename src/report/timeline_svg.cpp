@@ -247,7 +247,7 @@ private:
     std::string buf_;
 };
 
-std::string event_tip(const Analysis& a, const Connection& c, const Event& e) {
+std::string event_tip(const Analysis& a, const ReportedConnection& c, const Event& e) {
     std::string tip = fmt::format("{} {} {}  t={:.6f}s  +{:.3f}s after its first SYN  flags {}  seq {}  ack {}",
                                   c.client.str(), e.dir == Dir::to_listener ? "->" : "<-",
                                   event_label(e), static_cast<double>(e.t_ns - a.t0_ns) / 1e9,
@@ -361,7 +361,7 @@ std::string render_timeline_svg(const Analysis& a, const ListenerVerdict& l, con
         x += text_w(fates_title, kFont) + 12;
         for (Fate f : kAllFates) {
             const bool present = std::any_of(l.connections.begin(), l.connections.end(),
-                                             [f](const Connection* c) { return c->fate == f; });
+                                             [f](const ReportedConnection& c) { return c.fate == f; });
             if (!present) continue;
             const std::string name = to_string(f);
             const std::string meaning = fmt::format("({})", fate_meaning(f));
@@ -462,7 +462,7 @@ std::string render_timeline_svg(const Analysis& a, const ListenerVerdict& l, con
         w(R"(<g id="lanes">)");
         for (size_t i = 0; i < lay.lanes.size(); ++i) {
             const Lane& lane = lay.lanes[i];
-            const Connection& c = *lane.members.front();
+            const ReportedConnection& c = *lane.members.front();
             const double top = lanes_top + kLaneH * static_cast<double>(i);
             const double cy = top + kLaneMid;
             const std::string fate = to_string(c.fate);

@@ -22,7 +22,7 @@ namespace {
 double seconds(int64_t ns) { return static_cast<double>(ns) / 1e9; }
 
 // The discrete part of a connection's pattern: fate, then kind/direction/timer per event.
-std::string pattern_key(const Connection& c) {
+std::string pattern_key(const ReportedConnection& c) {
     std::string key;
     key.reserve(c.events.size() * 3 + 8);
     key += static_cast<char>('A' + static_cast<int>(c.fate));
@@ -39,13 +39,13 @@ std::string pattern_key(const Connection& c) {
 
 double fold_tolerance_s(double rel_s) { return 0.1 + 0.05 * std::fabs(rel_s); }
 
-int64_t connection_origin_ns(const Connection& c) {
+int64_t connection_origin_ns(const ReportedConnection& c) {
     if (c.first_syn_ns) return *c.first_syn_ns;
     if (!c.events.empty()) return c.events.front().t_ns;
     return 0;
 }
 
-bool same_pattern(const Connection& x, const Connection& y) {
+bool same_pattern(const ReportedConnection& x, const ReportedConnection& y) {
     if (x.fate != y.fate || x.events.size() != y.events.size() ||
         (x.events_omitted == 0) != (y.events_omitted == 0))
         return false;
@@ -65,7 +65,8 @@ LaneLayout layout_lanes(const ListenerVerdict& l, size_t max_lanes) {
     out.total_connections = l.connections.size();
 
     std::optional<int64_t> first_syn, first_event;
-    for (const Connection* c : l.connections) {
+    for (const ReportedConnection& conn_ : l.connections) {
+        const ReportedConnection* c = &conn_;
         if (c->first_syn_ns && (!first_syn || *c->first_syn_ns < *first_syn))
             first_syn = c->first_syn_ns;
         for (const Event& e : c->events)
@@ -75,7 +76,8 @@ LaneLayout layout_lanes(const ListenerVerdict& l, size_t max_lanes) {
 
     const bool may_fold = max_lanes != 0 && l.connections.size() > max_lanes;
     std::map<std::string, std::vector<size_t>> buckets;  // pattern key -> lanes
-    for (const Connection* c : l.connections) {
+    for (const ReportedConnection& conn_ : l.connections) {
+        const ReportedConnection* c = &conn_;
         std::optional<size_t> target;
         if (may_fold) {
             // Only the first max_lanes lanes of a shape can be drawn (a lane's place among its
@@ -147,7 +149,7 @@ std::string lane_label(const Lane& lane) {
 
 std::vector<std::pair<std::string, std::string>> verdict_rows(const ListenerVerdict& l) {
     std::vector<std::pair<std::string, std::string>> rows;
-    rows.emplace_back("port state", l.port_state);
+    rows.emplace_back("port state", to_string(l.port_state));
 
     std::string aq;
     if (l.capacity) {
@@ -164,7 +166,7 @@ std::vector<std::pair<std::string, std::string>> verdict_rows(const ListenerVerd
     aq += l.backlog ? fmt::format(", backlog {}", *l.backlog) : std::string(", backlog unknown");
     rows.emplace_back("accept queue", aq);
 
-    rows.emplace_back("on full", fmt::format("SYN {}, ACK {}", l.on_full_syn, l.on_full_ack));
+    rows.emplace_back("on full", fmt::format("SYN {}, ACK {}", to_string(l.on_full_syn), to_string(l.on_full_ack)));
 
     std::string rt;
     if (l.retries)
@@ -181,7 +183,7 @@ std::vector<std::pair<std::string, std::string>> verdict_rows(const ListenerVerd
     }
     rows.emplace_back("SYN-ACK", rt);
 
-    rows.emplace_back("syncookies", l.syncookies);
+    rows.emplace_back("syncookies", to_string(l.syncookies));
 
     std::string sq;
     if (l.syn_queue_capacity)
@@ -422,7 +424,7 @@ std::string render_timeline_text(const Analysis& a, const ListenerVerdict& l,
                            pal.dim(axis));
     }
     for (size_t i = 0; i < lay.lanes.size(); ++i) {
-        const Connection& c = *lay.lanes[i].members.front();
+        const ReportedConnection& c = *lay.lanes[i].members.front();
         // Columns: at the event's time, pushed right past the previous event, then pulled
         // back left where that ran past the end of the strip.
         std::vector<size_t> pos(c.events.size());
@@ -468,7 +470,7 @@ std::string render_timeline_text(const Analysis& a, const ListenerVerdict& l,
            "<- from it\n";
     for (size_t i = 0; i < lay.lanes.size(); ++i) {
         const Lane& lane = lay.lanes[i];
-        const Connection& c = *lane.members.front();
+        const ReportedConnection& c = *lane.members.front();
         const int64_t corigin = connection_origin_ns(c);
         out += '\n';
         const std::string head =

@@ -1,142 +1,97 @@
 #include "tracker/tracker.hpp"
 
-#include <cstring>
+#include <algorithm>
 
 namespace lp {
 
-Tracker::Tracker(std::optional<Endpoint> listener_hint) : hint_(std::move(listener_hint)) {}
+Tracker::Tracker(Options o) : opt_(std::move(o)) {}
 
 namespace {
-constexpr size_t kChunk = 4096;
-
-uint64_t endpoint_hash64(const Endpoint& e) {
-    uint64_t lo, hi;
-    std::memcpy(&lo, e.addr.bytes.data(), 8);
-    std::memcpy(&hi, e.addr.bytes.data() + 8, 8);
-    uint64_t h = (lo ^ 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
-    h ^= (hi + (uint64_t(e.port) << 8) + e.addr.family) * 0x94d049bb133111ebull;
-    h ^= h >> 31;
-    return h * 0xd6e8feb86659fd93ull;
-}
-}  // namespace
-
-uint64_t Tracker::FlowTable::pair_hash(const Endpoint& a, const Endpoint& b) {
-    uint64_t h = endpoint_hash64(a) + endpoint_hash64(b);  // the same from either side
-    h ^= h >> 32;
-    h *= 0xd6e8feb86659fd93ull;
-    h ^= h >> 32;
-    return h;
+constexpr int64_t kMs = 1'000'000;
 }
 
-Connection* Tracker::FlowTable::find(const Endpoint& a, const Endpoint& b, bool& a_is_client) const {
-    if (slots_.empty()) return nullptr;
-    const uint64_t h = pair_hash(a, b);
-    const size_t mask = slots_.size() - 1;
-    Connection* reversed = nullptr;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        const Slot& s = slots_[i];
-        if (!s.c) break;
-        if (s.hash != h || s.c == tombstone()) continue;
-        if (s.c->client == a && s.c->server == b) {
-            a_is_client = true;
-            return s.c;
-        }
-        if (!reversed && s.c->client == b && s.c->server == a) reversed = s.c;
+std::optional<uint32_t> Tracker::listener_index(const Endpoint& ep) const {
+    auto it = listener_ids_.find(ep);
+    if (it == listener_ids_.end()) return std::nullopt;
+    return it->second;
+}
+
+uint32_t Tracker::listener_for(const Endpoint& server) {
+    auto [it, fresh] = listener_ids_.try_emplace(server, uint32_t(listeners_.size()));
+    if (fresh) {
+        listeners_.push_back({});
+        listeners_.back().ep = server;
     }
-    a_is_client = false;
-    return reversed;
+    return it->second;
 }
 
-Connection* Tracker::FlowTable::find_exact(const Endpoint& client, const Endpoint& server) const {
+uint32_t Tracker::find(const Endpoint& client, const Endpoint& server) const {
     bool client_first = false;
-    Connection* c = find(client, server, client_first);
-    return c && client_first ? c : nullptr;
+    const uint32_t i = table_.find(client, server, client_first, [&](uint32_t k, const Endpoint*& c, const Endpoint*& s) {
+        c = &pool_[k].client;
+        s = &listeners_[pool_[k].listener].ep;
+    });
+    return i != kNone && client_first ? i : kNone;
 }
 
-void Tracker::FlowTable::insert(Connection* c) {
-    if ((used_ + 1) * 2 > slots_.size()) grow();
-    const uint64_t h = pair_hash(c->client, c->server);
-    const size_t mask = slots_.size() - 1;
-    size_t i = h & mask;
-    while (slots_[i].c && slots_[i].c != tombstone()) i = (i + 1) & mask;
-    if (!slots_[i].c) ++used_;
-    slots_[i] = {h, c};
-    ++live_;
-}
-
-void Tracker::FlowTable::erase(const Connection* c) {
-    if (slots_.empty()) return;
-    const uint64_t h = pair_hash(c->client, c->server);
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = h & mask; slots_[i].c; i = (i + 1) & mask)
-        if (slots_[i].c == c) {
-            slots_[i].c = tombstone();
-            --live_;
-            return;
-        }
-}
-
-void Tracker::FlowTable::grow() {
-    size_t n = 1024;
-    while (n < live_ * 4 + 4) n *= 2;
-    std::vector<Slot> old;
-    old.swap(slots_);
-    slots_.assign(n, Slot{});
-    used_ = live_ = 0;
-    for (const Slot& s : old)
-        if (s.c && s.c != tombstone()) {
-            size_t i = s.hash & (n - 1);
-            while (slots_[i].c) i = (i + 1) & (n - 1);
-            slots_[i] = s;
-            ++used_;
-            ++live_;
-        }
-}
-
-Connection* Tracker::allocate() {
+uint32_t Tracker::start(const Endpoint& client, const Endpoint& server, int64_t t_ns) {
+    const uint32_t lid = listener_for(server);
+    uint32_t i;
     if (!free_.empty()) {
-        Connection* c = free_.back();
+        i = free_.back();
         free_.pop_back();
-        return c;
+        pool_[i] = Flow{};
+    } else {
+        i = uint32_t(pool_.size());
+        pool_.emplace_back();
     }
-    if (chunks_.empty() || chunk_used_ == kChunk) {
-        chunks_.push_back(std::make_unique<Connection[]>(kChunk));
-        chunk_used_ = 0;
+    Flow& f = pool_[i];
+    f.t0_ns = t_ns;
+    f.client = client;
+    f.listener = lid;
+    f.ordinal = listeners_[lid].flows++;
+    ++live_;
+    table_.insert(i, client, server);
+    if (f.ordinal < opt_.events_for_first) events_[i].ev.reserve(8);
+    return i;
+}
+
+void Tracker::release(uint32_t i) {
+    Flow& f = pool_[i];
+    if (find(f.client, listeners_[f.listener].ep) == i) table_.erase(i, f.client, listeners_[f.listener].ep);
+    events_.erase(i);
+    free_.push_back(i);
+    --live_;
+}
+
+const std::vector<Event>* Tracker::events(uint32_t i) const {
+    auto it = events_.find(i);
+    return it == events_.end() ? nullptr : &it->second.ev;
+}
+
+uint32_t Tracker::events_omitted(uint32_t i) const {
+    auto it = events_.find(i);
+    return it == events_.end() ? 0 : it->second.omitted;
+}
+
+std::vector<Event> Tracker::take_events(uint32_t i, uint32_t* omitted) {
+    auto it = events_.find(i);
+    if (it == events_.end()) {
+        if (omitted) *omitted = 0;
+        return {};
     }
-    return &chunks_.back()[chunk_used_++];
+    if (omitted) *omitted = it->second.omitted;
+    std::vector<Event> ev = std::move(it->second.ev);
+    events_.erase(it);
+    return ev;
 }
 
-void Tracker::release(Connection* c) {
-    auto events = std::move(c->events);
-    auto synacks = std::move(c->synack_ns);
-    events.clear();
-    synacks.clear();
-    *c = Connection();
-    c->events = std::move(events);
-    c->synack_ns = std::move(synacks);
-    free_.push_back(c);
-}
-
-const Connection* Tracker::find(const Endpoint& client, const Endpoint& server) const {
-    return flows_.find_exact(client, server);
-}
-
-Connection& Tracker::start(const Endpoint& client, const Endpoint& server) {
-    if (listener_seen_.try_emplace(server, true).second) listener_order_.push_back(server);
-    Connection* c = allocate();
-    c->id = conns_.size();
-    c->client = client;
-    c->server = server;
-    if (c->events.capacity() == 0) c->events.reserve(16);  // a typical handshake and close fit
-    conns_.push_back(c);
-    flows_.insert(c);
-    return *c;
-}
-
-void Tracker::push(Connection& c, const Segment& s, Dir d, EventKind k) {
+void Tracker::push(uint32_t i, const Flow& f, const Segment& s, Dir d, EventKind k, bool timer) {
+    if (f.ordinal >= opt_.events_for_first) return;
+    EventBuf& b = events_[i];
     const bool key = k != EventKind::data && k != EventKind::ack && k != EventKind::other;
-    if (c.events.size() >= kMaxEvents && !(key && c.events.size() < kMaxKeyEvents)) {
-        ++c.events_omitted;
+    if (b.ev.size() >= kMaxEvents && !(key && b.ev.size() < kMaxKeyEvents)) {
+        ++b.omitted;
         return;
     }
     Event e;
@@ -147,184 +102,263 @@ void Tracker::push(Connection& c, const Segment& s, Dir d, EventKind k) {
     e.ack = s.ack;
     e.flags = s.flags;
     e.payload = s.payload;
-    c.events.push_back(e);
+    e.timer = timer;
+    b.ev.push_back(e);
 }
 
-void Tracker::add(const Segment& s) {
+// How long after a client SYN a SYN-ACK counts as its answer (Linux resends the
+// SYN-ACK at once for a retransmitted SYN): three round trips, at least 20 ms.
+int64_t Tracker::answer_window(const Flow& f) const {
+    std::optional<int64_t> rtt = f.rtt_ns();
+    if (!rtt) rtt = listeners_[f.listener].rtt_ns;
+    return std::max<int64_t>(3 * rtt.value_or(0), 20 * kMs);
+}
+
+void Tracker::untracked_segment(const Segment& s) {
+    ++untracked_;
+    // A listener's port on a flow whose handshake is not (or no longer) tracked: its
+    // payload or FIN still shows that the application accepts connections.
+    if (listeners_.empty()) return;
+    if (auto it = listener_ids_.find(s.src); it != listener_ids_.end()) {
+        ListenerFacts& L = listeners_[it->second];
+        ++L.midstream;
+        if (s.payload > 0 || (s.flags & tcp::FIN)) {
+            if (!L.untracked_app++) {
+                L.untracked_app_ns = s.t_ns;
+                L.untracked_app_client = s.dst;
+            }
+        }
+    } else if (auto it2 = listener_ids_.find(s.dst); it2 != listener_ids_.end()) {
+        ++listeners_[it2->second].midstream;
+    }
+}
+
+Tracker::Result Tracker::add(const Segment& s) {
+    Result r;
     if (!first_ns_) first_ns_ = s.t_ns;
     if (!last_ns_ || s.t_ns > *last_ns_) last_ns_ = s.t_ns;
 
-    bool from_client = true;
-    Connection* c = flows_.find(s.src, s.dst, from_client);
-
-    if (hint_ && !(s.dst == *hint_ || s.src == *hint_)) {
+    if (opt_.hint && !(s.dst == *opt_.hint || s.src == *opt_.hint)) {
         ++untracked_;
-        return;
+        return r;
     }
+    bool from_client = true;
+    uint32_t i = table_.find(s.src, s.dst, from_client, [&](uint32_t k, const Endpoint*& c, const Endpoint*& sv) {
+        c = &pool_[k].client;
+        sv = &listeners_[pool_[k].listener].ep;
+    });
 
-    // A new SYN (another ISN) on a tuple whose earlier handshake is over starts a new connection.
-    if (c && from_client && s.is_syn() && c->client_isn_known && s.seq != c->client_isn &&
-        (c->client_rst_ns || c->server_rst_ns || c->refused_ns || c->server_fin_ns ||
-         c->final_ack_ns || c->synack_ns.empty())) {
-        // The new handshake takes the tuple's place: later segments are its own. The earlier
-        // connection stays in the model, no longer findable.
-        flows_.erase(c);
-        c = nullptr;
+    // A new SYN (another ISN) on a tuple whose earlier handshake is over starts a new flow;
+    // the earlier one is handed back (replaced) for the engine to finish.
+    if (i != kNone && from_client && s.is_syn()) {
+        const Flow& f = pool_[i];
+        if (f.has(flowbit::client_isn) && s.seq != f.client_isn &&
+            (Flow::seen(f.client_rst) || Flow::seen(f.server_rst) || f.has(flowbit::refused) ||
+             f.has(flowbit::server_fin) || Flow::seen(f.final_ack) || !f.answered())) {
+            table_.erase(i, f.client, listeners_[f.listener].ep);
+            r.replaced = i;
+            i = kNone;
+        }
     }
-
-    if (!c) {
-        if (s.is_syn() && (!hint_ || s.dst == *hint_)) {
-            c = &start(s.src, s.dst);
+    if (i == kNone) {
+        if (s.is_syn() && (!opt_.hint || s.dst == *opt_.hint)) {
+            i = start(s.src, s.dst, s.t_ns);
+            pool_[i].bits |= flowbit::began_syn;
             from_client = true;
-        } else if (s.is_synack() && (!hint_ || s.src == *hint_)) {
-            c = &start(s.dst, s.src);
+        } else if (s.is_synack() && (!opt_.hint || s.src == *opt_.hint)) {
+            i = start(s.dst, s.src, s.t_ns);
             from_client = false;
-        } else if (hint_) {
-            from_client = s.dst == *hint_;
-            c = from_client ? &start(s.src, s.dst) : &start(s.dst, s.src);
+        } else if (opt_.hint) {
+            from_client = s.dst == *opt_.hint;
+            i = from_client ? start(s.src, s.dst, s.t_ns) : start(s.dst, s.src, s.t_ns);
+            pool_[i].bits |= flowbit::midstream;
         } else {
-            ++untracked_;
-            return;
+            untracked_segment(s);
+            return r;
         }
+        r.changes |= ch_new;
     }
+    r.flow = i;
     if (from_client)
-        on_client(*c, s);
+        on_client(i, pool_[i], s, r);
     else
-        on_server(*c, s);
-    if (retire_ && (s.flags & (tcp::FIN | tcp::RST))) maybe_retire(*c);
+        on_server(i, pool_[i], s, r);
+    return r;
 }
 
-// A connection is retired (freed, counted) once its story is complete and plain:
-// answered at its first SYN, one SYN-ACK, established and accepted by the
-// application (it sent data or FIN), then closed; or refused at its first SYN.
-// Connections that show anything about the queues stay.
-void Tracker::maybe_retire(Connection& c) {
-    if (conns_.size() - retired_slots_ <= kKeepAll) return;  // small captures keep every connection
-    const bool refused = c.refused_ns && c.synack_ns.empty() && c.syn_count == 1 && !c.client_rst_ns;
-    const bool plain = c.syn_count == 1 && c.synack_ns.size() == 1 && !c.first_synack_missing &&
-                       c.synack_other_isn == 0 && c.final_ack_ns && (c.server_payload_ns || c.server_fin_ns) &&
-                       (c.server_ack_data_ns || c.server_payload_ns) &&
-                       (!c.client_rst_ns || *c.client_rst_ns > *c.final_ack_ns) &&
-                       (!c.server_rst_ns || *c.server_rst_ns > *c.final_ack_ns);
-    const bool closed = (c.server_fin_ns && c.client_fin_ns) || c.client_rst_ns || c.server_rst_ns;
-    if (!(refused || (plain && closed))) return;
-    Retired& r = retired_[c.server];
-    if (refused) {
-        ++r.refused;
-    } else {
-        ++r.accepted_closed;
-        if (r.example.empty()) r.example = c.client.str();
-    }
-    if (!r.rtt_ns && c.first_syn_ns && !c.synack_ns.empty()) r.rtt_ns = c.synack_ns.front() - *c.first_syn_ns;
-    flows_.erase(&c);
-    conns_[c.id] = nullptr;  // ids are positions until the next compaction
-    release(&c);
-    if (++retired_slots_ > 4096 && retired_slots_ * 2 > conns_.size()) {
-        std::erase_if(conns_, [](const Connection* p) { return !p; });
-        for (size_t i = 0; i < conns_.size(); ++i) conns_[i]->id = i;
-        retired_slots_ = 0;
-    }
-}
-
-void Tracker::on_client(Connection& c, const Segment& s) {
+void Tracker::on_client(uint32_t i, Flow& f, const Segment& s, Result& r) {
+    r.changes |= ch_client;
+    const Off t = f.off(s.t_ns);
+    ListenerFacts& L = listeners_[f.listener];
     if (s.flags & tcp::RST) {
-        if (!c.client_rst_ns) {
-            c.client_rst_ns = s.t_ns;
-            c.client_rst_bare = !(s.flags & tcp::ACK);
+        if (!Flow::seen(f.client_rst)) {
+            f.client_rst = t;
+            if (!(s.flags & tcp::ACK)) f.bits |= flowbit::client_rst_bare;
         }
-        push(c, s, Dir::to_listener, EventKind::rst);
+        r.changes |= ch_rst;
+        push(i, f, s, Dir::to_listener, EventKind::rst);
         return;
     }
+    if (!Flow::seen(f.proof())) f.last_client = t;
     if (s.is_syn()) {
-        if (!c.client_isn_known) {
-            c.client_isn = s.seq;
-            c.client_isn_known = true;
-            c.first_syn_ns = s.t_ns;
-            c.syn_options = s.opt;
-            c.syn_count = 1;
-            push(c, s, Dir::to_listener, EventKind::syn);
+        r.changes |= ch_syn;
+        if (!f.has(flowbit::client_isn) || f.syn_count == 0) {
+            f.client_isn = s.seq;
+            f.bits |= flowbit::client_isn;
+            if (s.opt.has_ts) f.bits |= flowbit::syn_ts;
+            if (s.opt.wscale) f.bits |= flowbit::syn_wscale;
+            if (s.opt.sack_ok) f.bits |= flowbit::syn_sack;
+            f.syn_count = 1;
+            f.last_syn = t;
+            push(i, f, s, Dir::to_listener, EventKind::syn);
         } else {
-            ++c.syn_count;
-            push(c, s, Dir::to_listener, EventKind::syn_retransmit);
+            if (f.syn_count < 0xFFFF) ++f.syn_count;
+            if (!Flow::seen(f.syn2)) f.syn2 = t;
+            f.last_syn = t;
+            push(i, f, s, Dir::to_listener, EventKind::syn_retransmit);
         }
+        if (!f.answered()) f.cand_at_syn = L.completions;
         return;
     }
     if (s.flags & tcp::SYN) {  // SYN with ACK from the client side: simultaneous open; not ours
-        push(c, s, Dir::to_listener, EventKind::other);
+        f.bits |= flowbit::client_synack;
+        push(i, f, s, Dir::to_listener, EventKind::other);
         return;
     }
     if (s.flags & tcp::ACK) {
-        // The first ACK after a SYN-ACK is the final ACK of the handshake. When the capture
+        // The first ACK of the SYN-ACK is the final ACK of the handshake. When the capture
         // missed the SYN-ACK, the client's ACK still proves it existed and gives its ISN.
-        if (!c.server_isn && c.client_isn_known) c.server_isn = s.ack - 1;
-        if (c.server_isn && !c.final_ack_ns && s.ack == *c.server_isn + 1) c.final_ack_ns = s.t_ns;
-        if (!c.server_ack_data_ns && !c.server_payload_ns && !c.server_fin_ns)
-            c.last_client_ack_before_proof_ns = s.t_ns;
-        c.client_payload_bytes += s.payload;
+        if (!f.has(flowbit::server_isn) && f.has(flowbit::client_isn) && !f.has(flowbit::midstream)) {
+            f.server_isn = s.ack - 1;
+            f.bits |= flowbit::server_isn;
+        }
+        if (f.has(flowbit::server_isn) && !Flow::seen(f.final_ack) && s.ack == f.server_isn + 1) {
+            f.final_ack = t;
+            r.changes |= ch_final_ack;
+            if (!f.answered()) f.bits |= flowbit::synack_missing;
+            if (L.completions == f.cand_at_syn && Flow::seen(f.answered_syn))
+                f.bits |= flowbit::no_entry_between;
+        }
+        // Any ACK of a flow the listener has not yet shown to exist may be the one that
+        // puts it into the accept queue.
+        if (f.has(flowbit::server_isn) && !Flow::seen(f.proof()) && !f.has(flowbit::midstream)) ++L.completions;
         EventKind k = s.payload > 0 ? EventKind::data : EventKind::ack;
         if (s.flags & tcp::FIN) {
             k = EventKind::fin;
-            if (!c.client_fin_ns) c.client_fin_ns = s.t_ns;
+            f.bits |= flowbit::client_fin;
+            r.changes |= ch_fin;
         }
-        push(c, s, Dir::to_listener, k);
+        push(i, f, s, Dir::to_listener, k);
         return;
     }
     if (s.flags & tcp::FIN) {
-        if (!c.client_fin_ns) c.client_fin_ns = s.t_ns;
-        push(c, s, Dir::to_listener, EventKind::fin);
+        f.bits |= flowbit::client_fin;
+        r.changes |= ch_fin;
+        push(i, f, s, Dir::to_listener, EventKind::fin);
         return;
     }
-    push(c, s, Dir::to_listener, EventKind::other);
+    push(i, f, s, Dir::to_listener, EventKind::other);
 }
 
-void Tracker::on_server(Connection& c, const Segment& s) {
+void Tracker::on_server(uint32_t i, Flow& f, const Segment& s, Result& r) {
+    const Off t = f.off(s.t_ns);
+    ListenerFacts& L = listeners_[f.listener];
     if (s.flags & tcp::RST) {
-        // A RST before any SYN-ACK answers the SYN: the port is closed.
-        if (c.synack_ns.empty() && !c.final_ack_ns && !c.refused_ns) {
-            c.refused_ns = s.t_ns;
-        } else if (!c.server_rst_ns) {
-            c.server_rst_ns = s.t_ns;
+        // A RST before any SYN-ACK or final ACK answers the SYN: the port is closed.
+        if (!f.answered() && !Flow::seen(f.final_ack) && !f.has(flowbit::refused) && !f.has(flowbit::midstream)) {
+            f.bits |= flowbit::refused;
         }
-        push(c, s, Dir::from_listener, EventKind::rst);
+        if (!Flow::seen(f.server_rst)) {
+            f.server_rst = t;
+            if (!(s.flags & tcp::ACK)) f.bits |= flowbit::server_rst_bare;
+        }
+        r.changes |= ch_rst;
+        push(i, f, s, Dir::from_listener, EventKind::rst);
         return;
     }
     if (s.is_synack()) {
-        if (!c.client_isn_known) {  // the capture started after the SYN
-            c.client_isn = s.ack - 1;
-            c.client_isn_known = true;
+        if (!f.has(flowbit::client_isn)) {  // the capture started after the SYN
+            f.client_isn = s.ack - 1;
+            f.bits |= flowbit::client_isn;
         }
-        if (!c.server_isn || (c.synack_ns.empty() && !c.final_ack_ns)) {
-            c.server_isn = s.seq;
+        if (!f.has(flowbit::server_isn) || (!f.answered() && !Flow::seen(f.final_ack))) {
+            f.server_isn = s.seq;
+            f.bits |= flowbit::server_isn;
         }
-        if (s.seq == *c.server_isn) {
-            const bool first = c.synack_ns.empty();
-            c.synack_ns.push_back(s.t_ns);  // which ones the timer sent is for inference to say
-            if (first && c.final_ack_ns) c.first_synack_missing = true;
-            if (first) {
-                c.synack_options = s.opt;
-                c.synack_options_seen = true;
+        if (s.seq != f.server_isn) {
+            if (f.synack_other < 0xFF) ++f.synack_other;
+            push(i, f, s, Dir::from_listener, EventKind::other);
+            return;
+        }
+        if (f.synack_count < 0xFF) ++f.synack_count;
+        const bool first = !f.answered();
+        if (first && !Flow::seen(f.final_ack)) {
+            f.synack = t;
+            f.synack_last = t;
+            f.answered_syn = f.last_syn;
+            if (s.opt.has_ts) f.bits |= flowbit::synack_ts;
+            if (s.opt.wscale) f.bits |= flowbit::synack_wscale;
+            if (s.opt.sack_ok) f.bits |= flowbit::synack_sack;
+            f.bits |= flowbit::synack_opts;
+            if (!L.rtt_ns)
+                if (auto rtt = f.rtt_ns(); rtt && f.syn_count == 1) L.rtt_ns = rtt;
+            if ((f.has(flowbit::syn_wscale) && s.opt.wscale) || (f.has(flowbit::syn_sack) && s.opt.sack_ok))
+                L.options_honoured = true;
+            r.changes |= ch_synack;
+            push(i, f, s, Dir::from_listener, EventKind::synack);
+            return;
+        }
+        // A retransmission (or the first one the capture holds after the client's ACK). It
+        // answers a client SYN that came shortly before it and after the previous SYN-ACK;
+        // otherwise the listener's timer sent it.
+        const Off prev = first ? kNoTime : f.synack_last;
+        bool answers_syn = false;
+        if (Flow::seen(f.last_syn) && f.last_syn <= t && (prev == kNoTime || f.last_syn > prev) &&
+            int64_t(t - f.last_syn) * 1000 <= answer_window(f))
+            answers_syn = true;
+        if (first) {
+            f.synack = t;
+            f.answered_syn = f.last_syn;
+        }
+        f.synack_last = t;
+        if (!answers_syn) {
+            if (f.timer_rtx < 4) f.rtx[f.timer_rtx] = t;
+            f.rtx_last = t;
+            if (f.timer_rtx < 0xFF) ++f.timer_rtx;
+            // A SYN-ACK in flight when the final ACK left may arrive up to a round trip later.
+            if (Flow::seen(f.final_ack)) {
+                const int64_t slack = 3 * f.rtt_ns().value_or(L.rtt_ns.value_or(0)) / 2 + 10 * kMs;
+                if (int64_t(t) * 1000 > int64_t(f.final_ack) * 1000 + slack && f.rtx_after_ack < 0xFF)
+                    ++f.rtx_after_ack;
             }
-            push(c, s, Dir::from_listener, first && !c.final_ack_ns ? EventKind::synack
-                                                                    : EventKind::synack_retransmit);
-        } else {
-            ++c.synack_other_isn;
-            push(c, s, Dir::from_listener, EventKind::other);
+            L.retransmits = true;
+            L.most_rtx = std::max(L.most_rtx, f.timer_rtx);
         }
+        r.changes |= ch_rtx;
+        push(i, f, s, Dir::from_listener, EventKind::synack_retransmit, !answers_syn);
         return;
     }
     if (s.flags & tcp::SYN) {
-        push(c, s, Dir::from_listener, EventKind::other);
+        push(i, f, s, Dir::from_listener, EventKind::other);
         return;
     }
     // Established-side segments: they prove the listener created the connection.
-    if (s.payload > 0 && !c.server_payload_ns) c.server_payload_ns = s.t_ns;
-    if ((s.flags & tcp::FIN) && !c.server_fin_ns) c.server_fin_ns = s.t_ns;
-    if ((s.flags & tcp::ACK) && c.client_isn_known && !c.server_ack_data_ns &&
-        int32_t(s.ack - (c.client_isn + 1)) > 0)
-        c.server_ack_data_ns = s.t_ns;
+    const bool had_proof = Flow::seen(f.proof());
+    if ((s.payload > 0 || (s.flags & tcp::FIN)) && !Flow::seen(f.app_proof)) {
+        f.app_proof = t;
+        r.changes |= ch_app;
+    }
+    if (s.flags & tcp::FIN) {
+        f.bits |= flowbit::server_fin;
+        r.changes |= ch_fin;
+    }
+    if ((s.flags & tcp::ACK) && f.has(flowbit::client_isn) && !Flow::seen(f.est_proof) &&
+        int32_t(s.ack - (f.client_isn + 1)) > 0)
+        f.est_proof = t;
+    if (!had_proof && Flow::seen(f.proof())) r.changes |= ch_proof;
     EventKind k = s.payload > 0 ? EventKind::data : EventKind::ack;
     if (s.flags & tcp::FIN) k = EventKind::fin;
-    push(c, s, Dir::from_listener, k);
+    push(i, f, s, Dir::from_listener, k);
 }
 
 }  // namespace lp

@@ -1,109 +1,131 @@
-// The handshake tracker: groups segments into connections (client endpoint,
-// listener endpoint), classifies each segment as an event of the handshake and
-// keeps the facts inference needs. Streaming: one call per segment, in order.
+// The handshake tracker: groups segments into flows (client endpoint, listener
+// endpoint), classifies each segment of a handshake and keeps the facts of
+// src/tracker/flow.hpp. One call per segment, in capture order; no inference.
+//
+// Contract:
+//  - add() returns the flow a segment belongs to (or none) and what changed in
+//    it, so the engine re-evaluates only what may have moved.
+//  - Flows live in a pool indexed by uint32 and stay until release(); the flow
+//    table forgets a flow when a new handshake takes its tuple (add() reports the
+//    replaced flow) or when it is released.
+//  - Events (for reports) are kept only for the first `events_for_first` flows of
+//    each listener; take_events() hands them over before release().
+//  - Per-listener facts (ListenerFacts) are wire facts too: the first measured
+//    RTT, whether the listener ever honoured window scale or SACK, whether any of
+//    its requests was retransmitted by its timer, and a counter of completions.
 #pragma once
-#include <memory>
+#include <cstdint>
 #include <optional>
 #include <unordered_map>
 #include <vector>
 
 #include "segments/segment.hpp"
-#include "tracker/connection.hpp"
+#include "tracker/event.hpp"
+#include "tracker/flow.hpp"
+#include "tracker/flow_table.hpp"
 
 namespace lp {
 
+struct ListenerFacts {
+    Endpoint ep;
+    uint32_t flows = 0;              // flows started (the next ordinal)
+    // Client segments that may have completed a handshake (an ACK of a flow with a
+    // SYN-ACK and no proof from the listener yet): the accept queue can only grow at one.
+    uint32_t completions = 0;
+    std::optional<int64_t> rtt_ns;   // SYN -> SYN-ACK of the first flow answered at its SYN
+    bool options_honoured = false;   // a SYN-ACK carried window scale or SACK that its SYN offered
+    bool retransmits = false;        // a timer-driven SYN-ACK retransmission was seen
+    uint8_t most_rtx = 0;            // most timer-driven retransmissions of one request so far
+    uint64_t midstream = 0;          // segments of flows whose handshake is not in the capture
+    uint64_t untracked_app = 0;      // listener payload or FIN on such flows: the application accepts
+    std::optional<int64_t> untracked_app_ns;
+    std::optional<Endpoint> untracked_app_client;
+};
+
 class Tracker {
 public:
-    // With a hint, segments to or from that endpoint are tracked even without a SYN,
-    // and only that listener is tracked.
-    explicit Tracker(std::optional<Endpoint> listener_hint = std::nullopt);
+    static constexpr uint32_t kNone = 0xFFFFFFFFu;
 
-    void add(const Segment& s);
-
-    // What is kept of connections retired to bound memory: handshakes that completed
-    // normally, were accepted by the application and closed, or were refused. They
-    // prove nothing about the queues that the aggregate does not keep.
-    struct Retired {
-        uint64_t accepted_closed = 0;  // fate queued, the application accepted, closed
-        uint64_t refused = 0;
-        std::optional<int64_t> rtt_ns;  // SYN -> SYN-ACK of the first one
-        std::string example;            // a client of an accepted one
+    struct Options {
+        // With a hint, segments to or from that endpoint are tracked even without a
+        // handshake, and only that listener is tracked.
+        std::optional<Endpoint> hint;
+        uint32_t events_for_first = 1000;  // flows per listener whose events are kept
+    };
+    enum Change : uint32_t {
+        ch_new = 1u << 0,          // the flow started with this segment
+        ch_syn = 1u << 1,          // a client SYN (first or again)
+        ch_synack = 1u << 2,       // the first SYN-ACK
+        ch_rtx = 1u << 3,          // a SYN-ACK retransmission (timer or answer)
+        ch_final_ack = 1u << 4,    // the final ACK
+        ch_proof = 1u << 5,        // the first proof from the listener (data ACKed, data, FIN)
+        ch_rst = 1u << 6,          // a RST from either side
+        ch_fin = 1u << 7,
+        ch_app = 1u << 8,          // the first listener payload or FIN
+        ch_client = 1u << 9,       // any client segment
+    };
+    struct Result {
+        uint32_t flow = kNone;
+        uint32_t changes = 0;
+        uint32_t replaced = kNone;  // a finished flow whose tuple a new handshake took
     };
 
-    // Connections in order of first appearance; retired ones are null.
-    const std::vector<Connection*>& connections() const { return conns_; }
-    // Inference writes each connection's fate back into the model.
-    std::vector<Connection*>& connections_mut() { return conns_; }
+    Tracker() : Tracker(Options{}) {}
+    explicit Tracker(Options o);
+
+    Result add(const Segment& s);
+
+    Flow& flow(uint32_t i) { return pool_[i]; }
+    const Flow& flow(uint32_t i) const { return pool_[i]; }
+    // Size of the pool (for arrays that run parallel to it).
+    uint32_t pool_size() const { return uint32_t(pool_.size()); }
+    size_t live() const { return live_; }
+    // Forgets a flow: its table entry, its events, its slot (reused).
+    void release(uint32_t i);
+
+    // The events of a flow whose events are kept (nullptr otherwise), and how many
+    // were left out once the cap was reached.
+    const std::vector<Event>* events(uint32_t i) const;
+    uint32_t events_omitted(uint32_t i) const;
+    std::vector<Event> take_events(uint32_t i, uint32_t* omitted = nullptr);
+
+    const std::vector<ListenerFacts>& listeners() const { return listeners_; }
+    std::optional<uint32_t> listener_index(const Endpoint& ep) const;
+    const Endpoint& listener_of(const Flow& f) const { return listeners_[f.listener].ep; }
+
+    // The flow of (client, listener) that the table holds now, or kNone.
+    uint32_t find(const Endpoint& client, const Endpoint& server) const;
+
     std::optional<int64_t> first_ns() const { return first_ns_; }
     std::optional<int64_t> last_ns() const { return last_ns_; }
     uint64_t untracked() const { return untracked_; }
-    // Listeners in order of first appearance, and what was retired of each.
-    const std::vector<Endpoint>& listeners() const { return listener_order_; }
-    const Retired* retired(const Endpoint& listener) const {
-        auto it = retired_.find(listener);
-        return it == retired_.end() ? nullptr : &it->second;
-    }
-    // Retire finished, uninteresting connections (on by default; the live probe keeps all).
-    void set_retire(bool on) { retire_ = on; }
 
-    // Connections to one listener, for a live probe that watches its own handshakes.
-    const Connection* find(const Endpoint& client, const Endpoint& server) const;
-
-    static constexpr size_t kMaxEvents = 64;       // events kept per connection
-    static constexpr size_t kKeepAll = 20000;      // live connections kept before any is retired
-    static constexpr size_t kMaxKeyEvents = 160;   // room kept for handshake-relevant events
+    static constexpr size_t kMaxEvents = 64;      // events kept per flow
+    static constexpr size_t kMaxKeyEvents = 160;  // room kept for handshake events past that
 
 private:
-    // Flows by their unordered pair of endpoints: one lookup per segment finds the
-    // connection and tells from which side the segment came. Open addressing with
-    // linear probing over a power-of-two table; retired connections leave tombstones
-    // until the next rebuild.
-    class FlowTable {
-    public:
-        // The connection whose (client, server) is (a, b) or (b, a); `a_is_client` says which.
-        // The (a, b) orientation wins when both exist.
-        Connection* find(const Endpoint& a, const Endpoint& b, bool& a_is_client) const;
-        Connection* find_exact(const Endpoint& client, const Endpoint& server) const;
-        void insert(Connection* c);
-        void erase(const Connection* c);
-        bool empty() const { return live_ == 0; }
+    uint32_t start(const Endpoint& client, const Endpoint& server, int64_t t_ns);
+    uint32_t listener_for(const Endpoint& server);
+    void on_client(uint32_t i, Flow& f, const Segment& s, Result& r);
+    void on_server(uint32_t i, Flow& f, const Segment& s, Result& r);
+    void untracked_segment(const Segment& s);
+    void push(uint32_t i, const Flow& f, const Segment& s, Dir d, EventKind k, bool timer = false);
+    int64_t answer_window(const Flow& f) const;
 
-    private:
-        struct Slot {
-            uint64_t hash = 0;
-            Connection* c = nullptr;  // nullptr: empty; tombstone(): a retired connection was here
-        };
-        static Connection* tombstone() { return reinterpret_cast<Connection*>(alignof(Connection)); }
-        static uint64_t pair_hash(const Endpoint& a, const Endpoint& b);
-        void grow();
-        std::vector<Slot> slots_;
-        size_t used_ = 0, live_ = 0;  // used_ counts tombstones too
+    Options opt_;
+    std::vector<Flow> pool_;
+    std::vector<uint32_t> free_;
+    size_t live_ = 0;
+    FlowTable table_;
+    std::vector<ListenerFacts> listeners_;
+    std::unordered_map<Endpoint, uint32_t, EndpointHash> listener_ids_;
+    struct EventBuf {
+        std::vector<Event> ev;
+        uint32_t omitted = 0;
     };
-
-    // Connections live in chunks that never move (pointers stay valid); retired ones are
-    // reused, keeping the capacity of their vectors.
-    Connection* allocate();
-    void release(Connection* c);
-
-    Connection& start(const Endpoint& client, const Endpoint& server);
-    void maybe_retire(Connection& c);
-    void on_client(Connection& c, const Segment& s);
-    void on_server(Connection& c, const Segment& s);
-    static void push(Connection& c, const Segment& s, Dir d, EventKind k);
-
-    std::optional<Endpoint> hint_;
-    std::vector<Connection*> conns_;
-    std::vector<std::unique_ptr<Connection[]>> chunks_;
-    size_t chunk_used_ = 0;
-    std::vector<Connection*> free_;
-    FlowTable flows_;
+    std::unordered_map<uint32_t, EventBuf> events_;
     std::optional<int64_t> first_ns_, last_ns_;
     uint64_t untracked_ = 0;
-    std::vector<Endpoint> listener_order_;
-    std::unordered_map<Endpoint, Retired, EndpointHash> retired_;
-    std::unordered_map<Endpoint, bool, EndpointHash> listener_seen_;
-    bool retire_ = true;
-    size_t retired_slots_ = 0;
 };
 
 }  // namespace lp

@@ -35,25 +35,24 @@ Event ev(int64_t t_ns, Dir d, EventKind k, uint8_t flags, uint32_t seq, uint32_t
 constexpr Dir C = Dir::to_listener, L = Dir::from_listener;
 
 // A connection that was SYN-ACKed, ACKed and held by the queue.
-Connection queued_conn(uint64_t id, uint16_t port, int64_t at) {
-    Connection c;
-    c.id = id;
+ReportedConnection queued_conn(uint64_t id, uint16_t port, int64_t at) {
+    ReportedConnection c;
+    c.ordinal = uint32_t(id);
     c.client = ep(("10.77.0.1:" + std::to_string(port)).c_str());
     c.server = ep("10.77.0.2:8081");
     c.first_syn_ns = at;
     c.events = {ev(at, C, EventKind::syn, tcp::SYN, 1000, 0),
                 ev(at + 80'000, L, EventKind::synack, tcp::SYN | tcp::ACK, 5000, 1001),
                 ev(at + 150'000, C, EventKind::ack, tcp::ACK, 1001, 5001)};
-    c.synack_ns = {at + 80'000};
     c.fate = Fate::queued;
     return c;
 }
 
 // The final ACK met a full queue: the listener retransmits its SYN-ACK at 1, 3, 7, 15, 31 s
 // and the client answers each one.
-Connection ack_dropped_conn(uint64_t id, uint16_t port, int64_t at) {
-    Connection c;
-    c.id = id;
+ReportedConnection ack_dropped_conn(uint64_t id, uint16_t port, int64_t at) {
+    ReportedConnection c;
+    c.ordinal = uint32_t(id);
     c.client = ep(("10.77.0.1:" + std::to_string(port)).c_str());
     c.server = ep("10.77.0.2:8081");
     c.first_syn_ns = at;
@@ -72,9 +71,9 @@ Connection ack_dropped_conn(uint64_t id, uint16_t port, int64_t at) {
 }
 
 // SYNs met silence.
-Connection syn_dropped_conn(uint64_t id, uint16_t port, int64_t at) {
-    Connection c;
-    c.id = id;
+ReportedConnection syn_dropped_conn(uint64_t id, uint16_t port, int64_t at) {
+    ReportedConnection c;
+    c.ordinal = uint32_t(id);
     c.client = ep(("10.77.0.1:" + std::to_string(port)).c_str());
     c.server = ep("10.77.0.2:8081");
     c.first_syn_ns = at;
@@ -86,7 +85,7 @@ Connection syn_dropped_conn(uint64_t id, uint16_t port, int64_t at) {
 }
 
 struct Fixture {
-    std::vector<Connection> conns;  // owns what the verdict points to
+    std::vector<ReportedConnection> conns;  // owns what the verdict points to
     Analysis a;
 
     void finish() {
@@ -96,19 +95,21 @@ struct Fixture {
         a.end_ns = kStart + 35 * kSec;
         ListenerVerdict l;
         l.listener = ep("10.77.0.2:8081");
-        l.port_state = "open";
+        l.port_state = PortState::open;
         l.capacity = 2;
         l.backlog = 1;
-        l.on_full_syn = "drop";
-        l.on_full_ack = "drop";
+        l.on_full_syn = SynPolicy::drop;
+        l.on_full_ack = AckPolicy::drop;
         l.retries = 5;
         l.retries_at_least = 5;
         l.initial_rto_s = 1.0;
         l.gaps_s = {1, 2, 4, 8, 16};
         l.rtt_s = 0.00008;
-        l.syncookies = "off";
+        l.syncookies = CookieMode::off;
         l.warnings.push_back({"retries-capture-too-short", "the capture ends < 2 s after the last SYN-ACK & more"});
-        for (const Connection& c : conns) l.connections.push_back(&c);
+        for (const ReportedConnection& c : conns) l.connections.push_back(c);
+        for (const ReportedConnection& c : conns) ++l.fate_counts[size_t(c.fate)];
+        l.connections_total = conns.size();
         a.listeners.push_back(std::move(l));
     }
     const ListenerVerdict& l() const { return a.listeners.front(); }
@@ -223,17 +224,17 @@ TEST_CASE("timeline helpers: steps, labels, tolerance") {
     CHECK(gap_label(16) == "16.00s");
     CHECK(gap_label(0.0042) == "4.2ms");
 
-    const Connection a = ack_dropped_conn(0, 1, kStart);
-    Connection b = ack_dropped_conn(1, 2, kStart + 7 * kSec);  // shifted: relative times match
+    const ReportedConnection a = ack_dropped_conn(0, 1, kStart);
+    ReportedConnection b = ack_dropped_conn(1, 2, kStart + 7 * kSec);  // shifted: relative times match
     CHECK(same_pattern(a, b));
     b.events[5].t_ns += kSec / 20;  // 50 ms later at ~3 s: within tolerance
     CHECK(same_pattern(a, b));
     b.events[5].t_ns += kSec;  // 1 s later: another pattern
     CHECK_FALSE(same_pattern(a, b));
-    Connection d = ack_dropped_conn(2, 3, kStart);
+    ReportedConnection d = ack_dropped_conn(2, 3, kStart);
     d.events[3].timer = false;  // an answer to a SYN, not the timer
     CHECK_FALSE(same_pattern(a, d));
-    Connection e = ack_dropped_conn(3, 4, kStart);
+    ReportedConnection e = ack_dropped_conn(3, 4, kStart);
     e.fate = Fate::half_open;
     CHECK_FALSE(same_pattern(a, e));
 }
@@ -335,7 +336,7 @@ TEST_CASE("too many distinct lanes: the first are drawn, the rest counted") {
     Fixture f;
     // 100 connections, each with a different number of SYN retransmissions: nothing folds.
     for (uint16_t i = 0; i < 100; ++i) {
-        Connection c = syn_dropped_conn(i, static_cast<uint16_t>(41000 + i), kStart);
+        ReportedConnection c = syn_dropped_conn(i, static_cast<uint16_t>(41000 + i), kStart);
         for (int k = 0; k < i; ++k)
             c.events.push_back(ev(kStart + (6 + k) * kSec, C, EventKind::syn_retransmit, tcp::SYN, 3000, 0));
         f.conns.push_back(c);
@@ -404,16 +405,16 @@ TEST_CASE("timeline text: aligned, one line per event, colour only on request") 
 TEST_CASE("timeline: events before the first SYN, a short span, an empty connection") {
     Fixture f;
     f.conns.push_back(queued_conn(0, 40001, kStart));
-    Connection mid;  // already established when the capture began: no SYN, data 2 s earlier
-    mid.id = 1;
+    ReportedConnection mid;  // already established when the capture began: no SYN, data 2 s earlier
+    mid.ordinal = 1;
     mid.client = ep("10.77.0.1:39999");
     mid.server = ep("10.77.0.2:8081");
     mid.events = {ev(kStart - 2 * kSec, C, EventKind::data, tcp::ACK | tcp::PSH, 10, 20),
                   ev(kStart - 2 * kSec + 100'000, L, EventKind::fin, tcp::FIN | tcp::ACK, 20, 15)};
     mid.events[0].payload = 5;
     f.conns.push_back(mid);
-    Connection empty;
-    empty.id = 2;
+    ReportedConnection empty;
+    empty.ordinal = 2;
     empty.client = ep("10.77.0.1:40009");
     f.conns.push_back(empty);
     f.finish();
@@ -442,7 +443,7 @@ TEST_CASE("timeline: 20000 connections that mostly differ stay bounded") {
     Fixture f;
     f.conns.reserve(20000);
     for (int i = 0; i < 20000; ++i) {
-        Connection c = syn_dropped_conn(static_cast<uint64_t>(i), static_cast<uint16_t>(1024 + i), kStart);
+        ReportedConnection c = syn_dropped_conn(static_cast<uint64_t>(i), static_cast<uint16_t>(1024 + i), kStart);
         c.events.back().t_ns += static_cast<int64_t>(i) * kSec;  // the last retransmissions differ
         f.conns.push_back(c);
     }
@@ -464,7 +465,7 @@ TEST_CASE("timeline: 20000 connections that mostly differ stay bounded") {
 TEST_CASE("timeline: a burst at the end of the axis keeps all its events") {
     Fixture f;
     f.conns.push_back(queued_conn(0, 40001, kStart));
-    Connection late = queued_conn(1, 40002, kStart + 10 * kSec);
+    ReportedConnection late = queued_conn(1, 40002, kStart + 10 * kSec);
     late.events.push_back(ev(kStart + 10 * kSec + 200'000, C, EventKind::data, tcp::ACK | tcp::PSH, 1001, 5001));
     late.events.back().payload = 1;
     late.events.push_back(ev(kStart + 10 * kSec + 250'000, L, EventKind::rst, tcp::RST, 5001, 0));

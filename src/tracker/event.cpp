@@ -1,4 +1,4 @@
-#include "tracker/connection.hpp"
+#include "tracker/event.hpp"
 
 namespace lp {
 
@@ -15,21 +15,6 @@ const char* to_string(EventKind k) {
         case EventKind::other: return "other";
     }
     return "other";
-}
-
-const char* to_string(Fate f) {
-    switch (f) {
-        case Fate::queued: return "queued";
-        case Fate::ack_dropped: return "ack-dropped";
-        case Fate::reset_after_ack: return "reset-after-ack";
-        case Fate::syn_dropped: return "syn-dropped";
-        case Fate::half_open: return "half-open";
-        case Fate::cookie: return "cookie";
-        case Fate::refused: return "refused";
-        case Fate::reset_by_client: return "reset-by-client";
-        case Fate::unknown: return "unknown";
-    }
-    return "unknown";
 }
 
 const char* to_string(Dir d) { return d == Dir::to_listener ? "to-listener" : "from-listener"; }

@@ -1,0 +1,257 @@
+#include "inference/engine.hpp"
+
+#include <algorithm>
+
+namespace lp {
+
+namespace {
+constexpr int64_t kSweepEvery = 1'000'000'000;  // answer moments about once a second of capture time
+}
+
+Engine::Engine(Options o)
+    : opt_(o), tracker_(Tracker::Options{o.listener, o.report_first}), wheel_(size_t(kWheel)),
+      marks_(size_t(kMarks), 0) {}
+
+ListenerModel& Engine::model_of(const Flow& f) {
+    while (models_.size() <= f.listener) {
+        models_.emplace_back(tracker_.listeners()[models_.size()].ep);
+        version_seen_.push_back(0);
+        held_.emplace_back();
+    }
+    return models_[f.listener];
+}
+
+const Flow* Engine::find(const Endpoint& client, const Endpoint& server) const {
+    const uint32_t i = tracker_.find(client, server);
+    return i == Tracker::kNone ? nullptr : &tracker_.flow(i);
+}
+
+size_t Engine::pending_moments() const {
+    size_t n = 0;
+    for (const auto& m : models_) n += m.pending();
+    return n;
+}
+
+void Engine::set_u(FlowState& st, int64_t u) {
+    int64_t slot = u == kNever ? kNever : std::max(u >> kSlotShift, mark_pos_);
+    if (slot != kNever && slot >= mark_pos_ + kMarks) slot = mark_pos_ + kMarks - 1;  // earlier: safe
+    if (slot == st.u_slot) return;
+    if (st.u_slot != kNever) {
+        --marks_[size_t(st.u_slot & (kMarks - 1))];
+        --marked_;
+    }
+    if (slot != kNever) {
+        ++marks_[size_t(slot & (kMarks - 1))];
+        ++marked_;
+    }
+    st.u_slot = slot;
+}
+
+int64_t Engine::watermark() {
+    const int64_t now_slot = now_ >> kSlotShift;
+    if (marked_ == 0) {
+        mark_pos_ = std::max(mark_pos_, now_slot);
+    } else {
+        while (mark_pos_ < now_slot && marks_[size_t(mark_pos_ & (kMarks - 1))] == 0) ++mark_pos_;
+    }
+    return std::min(now_, mark_pos_ << kSlotShift);
+}
+
+void Engine::evaluate(uint32_t i, bool final) {
+    const Flow& f = tracker_.flow(i);
+    ListenerModel& m = model_of(f);
+    m.refresh(tracker_.listeners()[f.listener]);
+    FlowState& st = st_[i];
+    const bool was_held = st.done & done::held;
+    lp::evaluate(f, tracker_.listeners()[f.listener], st, m, now_, final);
+    if (!was_held && (st.done & done::held)) held_[f.listener].push_back(i);
+    set_u(st, st.u);
+}
+
+void Engine::schedule(uint32_t i) {
+    FlowState& st = st_[i];
+    if (st.deadline == kNever) return;
+    int64_t slot = std::max(st.deadline >> kSlotShift, wheel_pos_);
+    if (slot >= wheel_pos_ + kWheel) slot = wheel_pos_ + kWheel - 1;  // looked at again then
+    if (st.wheel_slot != kNever && st.wheel_slot <= slot && st.wheel_slot >= wheel_pos_) return;
+    wheel_[size_t(slot & (kWheel - 1))].push_back({i, st.gen});
+    st.wheel_slot = slot;
+}
+
+void Engine::release(uint32_t i) {
+    const Flow& f = tracker_.flow(i);
+    ListenerModel& m = model_of(f);
+    FlowState& st = st_[i];
+    if (f.ordinal < opt_.report_first) {
+        uint32_t omitted = 0;
+        std::vector<Event> ev = tracker_.take_events(i, &omitted);
+        m.keep({f, st, std::move(ev), omitted});
+    } else if (!f.answered() && (st.done & done::syn_silent) && !f.has(flowbit::refused) && !st.spoiled) {
+        m.count_silent();
+    } else {
+        m.count(fate_of(f, st, true));
+    }
+    set_u(st, kNever);
+    const uint32_t gen = st.gen + 1;
+    st = FlowState{};
+    st.gen = gen;
+    tracker_.release(i);
+}
+
+void Engine::process_slot(int64_t slot) {
+    std::vector<Timer> list;
+    list.swap(wheel_[size_t(slot & (kWheel - 1))]);
+    for (const Timer& t : list) {
+        if (t.flow >= st_.size()) continue;
+        FlowState& st = st_[t.flow];
+        if (!st.live || st.gen != t.gen || st.wheel_slot != slot) continue;
+        st.wheel_slot = kNever;
+        if (st.deadline <= now_) {
+            if ((st.done & done::finished) && st.release_at <= now_ && !opt_.keep_flows) {
+                release(t.flow);
+                continue;
+            }
+            evaluate(t.flow, false);
+            if ((st.done & done::finished) && st.release_at <= now_ && !opt_.keep_flows) {
+                release(t.flow);
+                continue;
+            }
+        }
+        schedule(t.flow);
+    }
+}
+
+void Engine::recheck_held(bool all_flows) {
+    for (size_t l = 0; l < models_.size(); ++l) {
+        if (models_[l].version() == version_seen_[l]) continue;
+        version_seen_[l] = models_[l].version();
+        if (all_flows) {
+            for (uint32_t i = 0; i < st_.size(); ++i)
+                if (st_[i].live && tracker_.flow(i).listener == l) {
+                    evaluate(i, false);
+                    schedule(i);
+                }
+            continue;
+        }
+        std::vector<uint32_t> list;
+        list.swap(held_[l]);
+        for (uint32_t i : list) {
+            if (i >= st_.size() || !st_[i].live || !(st_[i].done & done::held)) continue;
+            st_[i].done &= uint16_t(~done::held);
+            evaluate(i, false);
+            schedule(i);
+        }
+    }
+}
+
+void Engine::sweep_models(bool force) {
+    const int64_t w = watermark();
+    if (!force && w - swept_to_ < kSweepEvery) return;
+    for (auto& m : models_) m.sweep(w);
+    swept_to_ = w;
+    recheck_held(false);
+}
+
+void Engine::advance(int64_t now) {
+    if (now_ == INT64_MIN) {
+        now_ = now;
+        wheel_pos_ = now >> kSlotShift;
+        mark_pos_ = now >> kSlotShift;
+        swept_to_ = now;
+        return;
+    }
+    if (now <= now_) return;  // capture times that go back do not move the clock
+    now_ = now;
+    const int64_t target = now >> kSlotShift;
+    if (target - wheel_pos_ > kWheel) {
+        for (int64_t k = 0; k < kWheel; ++k) {
+            // Every entry lies within one lap: look at each slot once, as the slot it names.
+            const int64_t slot = wheel_pos_ + k;
+            process_slot(slot);
+        }
+        wheel_pos_ = target;
+    } else {
+        while (wheel_pos_ < target) process_slot(wheel_pos_++);
+    }
+    sweep_models(false);
+}
+
+void Engine::add(const Segment& s) {
+    advance(s.t_ns);
+    const Tracker::Result r = tracker_.add(s);
+    if (st_.size() < tracker_.pool_size()) st_.resize(tracker_.pool_size());
+    if (r.replaced != Tracker::kNone && st_[r.replaced].live) {
+        // Its tuple belongs to a new handshake now: its story is over.
+        evaluate(r.replaced, true);
+        if (opt_.keep_flows)
+            schedule(r.replaced);
+        else
+            release(r.replaced);
+    }
+    if (r.flow == Tracker::kNone) return;
+    FlowState& st = st_[r.flow];
+    if (r.changes & Tracker::ch_new) st.live = true;
+    constexpr uint32_t kMatters = Tracker::ch_new | Tracker::ch_syn | Tracker::ch_synack | Tracker::ch_rtx |
+                                  Tracker::ch_final_ack | Tracker::ch_proof | Tracker::ch_rst | Tracker::ch_app;
+    if (!(r.changes & kMatters) && (st.done & done::finished)) return;
+    evaluate(r.flow, false);
+    schedule(r.flow);
+}
+
+Analysis Engine::finish(const SourceInfo& source, std::optional<int64_t> end_ns) {
+    Analysis a;
+    a.source = source;
+    if (now_ == INT64_MIN) return a;  // no TCP packet: no time 0, no duration
+    const int64_t end = std::max(now_, end_ns.value_or(now_));
+    advance(end);
+    auto live = [&] {
+        std::vector<uint32_t> v;
+        for (uint32_t i = 0; i < st_.size(); ++i)
+            if (st_[i].live) v.push_back(i);
+        return v;
+    };
+    // First what the packets decide by the end, until what the models learn from it no
+    // longer changes anything; then the end itself.
+    for (int round = 0; round < 4; ++round) {
+        for (uint32_t i : live()) evaluate(i, false);
+        sweep_models(true);
+        bool changed = false;
+        for (size_t l = 0; l < models_.size(); ++l)
+            if (models_[l].version() != version_seen_[l]) changed = true;
+        for (size_t l = 0; l < models_.size(); ++l) version_seen_[l] = models_[l].version();
+        if (!changed) break;
+    }
+    for (uint32_t i : live()) evaluate(i, true);
+    for (auto& m : models_) m.sweep(kNever);
+    for (uint32_t i : live()) release(i);
+
+    a.t0_ns = tracker_.first_ns().value_or(0);
+    a.end_ns = end;
+    for (size_t l = 0; l < models_.size(); ++l) {
+        const ListenerFacts& lf = tracker_.listeners()[l];
+        if (opt_.listener && lf.ep != *opt_.listener) continue;
+        ListenerModel::Finish fx;
+        fx.t0 = a.t0_ns;
+        fx.end = end;
+        fx.untracked_accepts = lf.untracked_app;
+        a.listeners.push_back(models_[l].finish(fx));
+    }
+    std::erase_if(a.listeners, [](const ListenerVerdict& v) { return v.connections_total == 0; });
+    return a;
+}
+
+Analysis Engine::snapshot(const SourceInfo& source, int64_t end_ns) const {
+    Engine copy = *this;
+    return copy.finish(source, end_ns);
+}
+
+Analysis analyze_source(Source& src, const Engine::Options& o, std::optional<int64_t> end_ns) {
+    Engine e(o);
+    Segment s;
+    while (src.next(s)) e.add(s);
+    std::optional<int64_t> end = src.info().end_ns;
+    if (end_ns && (!end || *end_ns > *end)) end = end_ns;
+    return e.finish(src.info(), end);
+}
+
+}  // namespace lp

@@ -1,0 +1,197 @@
+#include "inference/model.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "inference/evidence.hpp"
+#include "inference/schedule.hpp"
+
+namespace lp {
+
+void ListenerModel::refresh(const ListenerFacts& lf) {
+    k_.rtt_ns = lf.rtt_ns;
+    k_.most_rtx = std::max(k_.most_rtx, int(lf.most_rtx));
+    if (lf.retransmits != k_.retransmits || lf.options_honoured != k_.options_honoured) {
+        k_.retransmits = lf.retransmits;
+        k_.options_honoured = lf.options_honoured;
+        ++version_;
+    }
+}
+
+uint32_t ListenerModel::new_query(QKind k, const Cite& c, uint8_t parts) {
+    uint32_t ref;
+    if (!free_queries_.empty()) {
+        ref = free_queries_.back();
+        free_queries_.pop_back();
+    } else {
+        ref = uint32_t(queries_.size());
+        queries_.emplace_back();
+    }
+    Query& q = queries_[ref];
+    q = Query{};
+    q.kind = k;
+    q.remaining = parts;
+    q.cite = c;
+    return ref;
+}
+
+void ListenerModel::full_ack(const Cite& c, AckPolicy how) {
+    ledger_.query(c.t, new_query(how == AckPolicy::rst ? QKind::full_ack_rst : QKind::full_ack_drop, c, 1));
+}
+
+void ListenerModel::syn_drop(const Cite& c) {
+    const uint32_t ref = new_query(QKind::syn_drop, c, c.t2 ? 2 : 1);
+    ledger_.query(c.t, ref);
+    if (c.t2) ledger_.query(c.t2, ref);
+}
+
+void ListenerModel::cookie(const Cite& c, CookieWhy why, bool ask_moment) {
+    if (!ask_moment) {
+        syn_.note_cookie(c, why);
+        return;
+    }
+    const uint32_t ref = new_query(QKind::cookie, c, 1);
+    queries_[ref].why = why;
+    ledger_.query(c.t, ref);
+}
+
+void ListenerModel::admission(const Cite& c) { ledger_.query(c.t, new_query(QKind::admission, c, 1)); }
+
+void ListenerModel::request(Retries::Request r) {
+    if (!r.exhausted) {
+        retries_.add(std::move(r));
+        return;
+    }
+    uint32_t idx;
+    if (!free_requests_.empty()) {
+        idx = free_requests_.back();
+        free_requests_.pop_back();
+    } else {
+        idx = uint32_t(requests_.size());
+        requests_.emplace_back();
+    }
+    const int64_t from = r.cite.t, to = r.deadline;
+    requests_[idx] = std::move(r);
+    const uint32_t ref = new_query(QKind::crowd, requests_[idx].cite, 1);
+    queries_[ref].request = idx;
+    ledger_.crowd_query(from, to, ref);
+}
+
+void ListenerModel::old_kernel(const Cite& c) {
+    accept_.old_kernel(c);
+    if (!k_.old_kernel) {
+        k_.old_kernel = true;
+        ++version_;
+    }
+}
+
+void ListenerModel::gaps_seen(const std::vector<double>& gaps) {
+    if (k_.initial || gaps.empty()) return;
+    if (auto i = fit_initial(gaps)) {
+        k_.initial = i;
+        ++version_;
+    }
+}
+
+void ListenerModel::answer(uint32_t ref, const Ledger::Values& v) {
+    Query& q = queries_[ref];
+    q.a = std::max(q.a, v.a_max);
+    q.q = std::max(q.q, v.q_max);
+    if (q.remaining > 1) {
+        --q.remaining;
+        return;
+    }
+    switch (q.kind) {
+        case QKind::full_ack_drop: accept_.full_ack(q.a, q.cite, AckPolicy::drop); break;
+        case QKind::full_ack_rst: accept_.full_ack(q.a, q.cite, AckPolicy::rst); break;
+        case QKind::syn_drop:
+            accept_.syn_drop(q.a, q.q, q.cite);
+            syn_.syn_drop(q.a, q.q, q.cite);
+            break;
+        case QKind::cookie: syn_.cookie(v.q_max, q.cite, q.why); break;
+        case QKind::admission: syn_.admission(v.q_min, q.cite); break;
+        case QKind::crowd: {
+            Retries::Request& r = requests_[q.request];
+            // Linux prunes retries when qlen * 2 > max(8, backlog): with 5 or more pending.
+            r.crowded = v.q_max_peak >= 5;
+            retries_.add(std::move(r));
+            free_requests_.push_back(q.request);
+            break;
+        }
+        case QKind::free: break;
+    }
+    q.kind = QKind::free;
+    free_queries_.push_back(ref);
+}
+
+void ListenerModel::sweep(int64_t watermark) {
+    ledger_.sweep(watermark, [&](uint32_t ref, const Ledger::Values& v) { answer(ref, v); });
+    const bool always = syn_.always();
+    if (always != k_.cookies_always) {
+        k_.cookies_always = always;
+        ++version_;
+    }
+    if (!k_.initial && retries_.initial()) {
+        k_.initial = retries_.initial();
+        ++version_;
+    }
+}
+
+ListenerVerdict ListenerModel::finish(const Finish& fx) {
+    ListenerVerdict v;
+    v.listener = ep_;
+    const bool open = answered_ > 0;
+    v.port_state = open ? PortState::open : refused_ > 0 ? PortState::closed : PortState::no_answer;
+    if (open && refused_ > 0)
+        v.warnings.push_back({"port-state-changed", "the port both refused and answered SYNs during the capture"});
+    if (k_.rtt_ns) v.rtt_s = double(*k_.rtt_ns) / 1e9;
+    if (spoiled_ > 0)
+        v.warnings.push_back(
+            {"prober-kernel-rst",
+             fmt::format("{} handshake(s) were reset by the client right after the SYN-ACK (the prober's own kernel, "
+                         "or a scanner); no queue or policy verdict is drawn from them", spoiled_)});
+
+    retries_.finish({fx.t0, fx.end}, v);
+
+    AcceptQueue::Context ac;
+    ac.cookies_on = syn_.cookies_seen();
+    ac.port_open = open;
+    ac.t0 = fx.t0;
+    ac.untracked_accepts = fx.untracked_accepts;
+    accept_.finish(ac, v);
+
+    SynQueue::Context sc;
+    sc.t0 = fx.t0;
+    sc.port_open = open;
+    sc.accept_lower = v.capacity.value_or(v.capacity_at_least.value_or(0));
+    syn_.finish(sc, v);
+
+    std::sort(kept_.begin(), kept_.end(), [](const Kept& a, const Kept& b) { return a.flow.ordinal < b.flow.ordinal; });
+    v.fate_counts = fates_;
+    for (auto& k : kept_) {
+        ReportedConnection rc;
+        const Flow& f = k.flow;
+        rc.ordinal = f.ordinal;
+        rc.client = f.client;
+        rc.server = ep_;
+        rc.first_ns = f.t0_ns;
+        if (f.has(flowbit::began_syn)) rc.first_syn_ns = f.t0_ns;
+        rc.events = std::move(k.events);
+        rc.events_omitted = k.omitted;
+        rc.fate = fate_of(f, k.st, open);
+        rc.fate_reason = fate_reason(f, k.st, k_, open, fx.t0);
+        rc.cookie = k.st.req == Req::cookie;
+        if (rc.fate == Fate::queued) rc.established_ns = f.at(f.final_ack);
+        if (rc.fate == Fate::ack_dropped && Flow::seen(f.proof())) rc.established_ns = f.at(f.last_client);
+        ++v.fate_counts[size_t(rc.fate)];
+        v.connections.push_back(std::move(rc));
+    }
+    kept_.clear();
+    // Silent SYNs of flows no report shows: dropped if the listener answered others.
+    v.fate_counts[size_t(open ? Fate::syn_dropped : Fate::unknown)] += silent_;
+    for (auto n : v.fate_counts) v.connections_total += n;
+    return v;
+}
+
+}  // namespace lp

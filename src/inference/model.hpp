@@ -1,0 +1,113 @@
+// The model of one listener: everything its flows contributed, kept as bounds
+// that narrow as the capture streams by, and the verdict they give at the end.
+//
+// Flows (src/inference/decide.cpp) contribute counts over time and moments to ask
+// about; the ledger answers the moments once the watermark has passed them, and
+// the answers go to the three questions (accept queue, SYN queue and cookies,
+// retries). The model also keeps what the rules of later flows need to know
+// (Knowledge) and the flows a report shows.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "inference/accept_queue.hpp"
+#include "inference/bounds.hpp"
+#include "inference/decide.hpp"
+#include "inference/ledger.hpp"
+#include "inference/retries.hpp"
+#include "inference/syn_queue.hpp"
+#include "inference/verdict.hpp"
+#include "tracker/event.hpp"
+#include "tracker/flow.hpp"
+
+namespace lp {
+
+class ListenerModel {
+public:
+    explicit ListenerModel(Endpoint ep) : ep_(ep) {}
+
+    const Endpoint& endpoint() const { return ep_; }
+    const Knowledge& knowledge() const { return k_; }
+    // Bumps whenever knowledge that held flows wait for changes.
+    uint32_t version() const { return version_; }
+    // Takes in the tracker's wire facts about the listener.
+    void refresh(const ListenerFacts& lf);
+
+    // ---- contributions from flows ----
+    void amax(int64_t t, int d) { ledger_.add(Ledger::a_max, t, d); }
+    void qmax(int64_t t, int d) { ledger_.add(Ledger::q_max, t, d); }
+    void qmin(int64_t t, int d) { ledger_.add(Ledger::q_min, t, d); }
+    void syn_room(int64_t t, const Cite& c) { accept_.syn_room(t, c); }
+    void entry(EntryClass k, int64_t lo, int64_t hi, const Cite& c, bool after_own_overflow) {
+        accept_.entry(k, lo, hi, c, after_own_overflow);
+    }
+    void full_ack(const Cite& c, AckPolicy how);
+    void syn_drop(const Cite& c);  // c.t, and c.t2 when two SYNs met silence
+    void cookie(const Cite& c, CookieWhy why, bool ask_moment);
+    void admission(const Cite& c);
+    void stateful(const Cite& c) { syn_.stateful(c); }
+    // A request's retransmissions once its story is over; exhausted ones ask how crowded
+    // the SYN queue was over [r.cite.t, r.deadline].
+    void request(Retries::Request r);
+    void accepts(const Cite& c) { accept_.accepts(c); }
+    void old_kernel(const Cite& c);
+    void spoiled() { ++spoiled_; }
+    void answered() { ++answered_; }
+    void refused() { ++refused_; }
+    void gaps_seen(const std::vector<double>& gaps);
+    void loss(const std::string& why) { retries_.note_loss(why); }
+    void count(Fate f) { ++fates_[size_t(f)]; }
+    // A flow no report shows whose SYNs met silence: dropped if the listener answers others.
+    void count_silent() { ++silent_; }
+
+    // A flow a report shows, kept once the engine lets go of it.
+    struct Kept {
+        Flow flow;
+        FlowState st;
+        std::vector<Event> events;
+        uint32_t omitted = 0;
+    };
+    void keep(Kept k) { kept_.push_back(std::move(k)); }
+
+    // Answers every moment before the watermark.
+    void sweep(int64_t watermark);
+    size_t pending() const { return ledger_.pending(); }
+
+    struct Finish {
+        int64_t t0 = 0;
+        int64_t end = 0;
+        uint64_t untracked_accepts = 0;  // listener data or FIN on flows whose handshake was not tracked
+    };
+    ListenerVerdict finish(const Finish& fx);
+
+private:
+    enum class QKind : uint8_t { free, full_ack_drop, full_ack_rst, syn_drop, cookie, admission, crowd };
+    struct Query {
+        QKind kind = QKind::free;
+        uint8_t remaining = 0;  // sub-queries not answered yet (a two-SYN drop asks twice)
+        CookieWhy why = CookieWhy::none;
+        int a = 0, q = 0;       // the largest counts over its sub-queries
+        Cite cite;
+        uint32_t request = 0;   // crowd: index into requests_
+    };
+    uint32_t new_query(QKind k, const Cite& c, uint8_t parts);
+    void answer(uint32_t ref, const Ledger::Values& v);
+
+    Endpoint ep_;
+    Knowledge k_;
+    uint32_t version_ = 0;
+    Ledger ledger_;
+    std::vector<Query> queries_;
+    std::vector<uint32_t> free_queries_;
+    std::vector<Retries::Request> requests_;
+    std::vector<uint32_t> free_requests_;
+    AcceptQueue accept_;
+    SynQueue syn_;
+    Retries retries_;
+    uint64_t spoiled_ = 0, answered_ = 0, refused_ = 0, silent_ = 0;
+    std::array<uint64_t, kFates> fates_{};
+    std::vector<Kept> kept_;
+};
+
+}  // namespace lp
