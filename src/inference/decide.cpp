@@ -157,6 +157,7 @@ void start_part(Ctx& c) {
         c.set(done::qmax | done::qmin | done::start);
         c.st.req = Req::stateful;
         c.m.admission(c.cite(s));
+        c.st.req_slot = c.m.begin_request(c.cite(s));
         return;
     }
     CookieWhy why = CookieWhy::none;
@@ -366,7 +367,8 @@ void request_part(Ctx& c) {
     } else if (c.k.initial && !r.gaps.empty() && !schedule_fits(r.gaps, *c.k.initial)) {
         r.loss = fmt::format("the SYN-ACK gaps of {} skip a step", f.client.str());
     }
-    c.m.request(std::move(r));
+    c.m.request(std::move(r), c.st.req_slot);
+    c.st.req_slot = ListenerModel::kNoSlot;
     c.set(done::request);
 }
 

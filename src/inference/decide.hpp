@@ -83,6 +83,7 @@ struct FlowState {
     int64_t wheel_slot = kNever;  // the timer wheel slot of its live entry
     int64_t u_slot = kNever;      // the watermark slot its u is counted in
     uint32_t gen = 0;             // bumps when the pool slot is reused
+    uint32_t req_slot = 0xFFFFFFFFu;  // the model's record of its request (ListenerModel::begin_request)
     bool live = false;            // the pool slot holds a flow
     uint16_t done = 0;
     Req req = Req::unknown;

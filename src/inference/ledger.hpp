@@ -26,7 +26,9 @@ public:
     enum Counter : uint8_t { a_max, q_max, q_min, kCounters };
     struct Values {
         int a_max = 0, q_max = 0, q_min = 0;
-        int q_max_peak = 0;  // crowd queries: the most Q_MAX over the interval (kUnknownPeak: too long)
+        int q_max_peak = 0;  // crowd queries: the most Q_MAX over the seconds of the interval
+                             // (kUnknownPeak: too long ago)
+        uint64_t q_starts = 0;  // +1s of Q_MAX so far (requests that may have entered the SYN queue)
     };
     static constexpr int kUnknownPeak = std::numeric_limits<int>::max();
 
@@ -64,6 +66,7 @@ private:
     std::vector<uint32_t> crowd_ref_;
     int64_t swept_ = std::numeric_limits<int64_t>::min();
     int value_[kCounters] = {};
+    uint64_t q_starts_ = 0;
     // Q_MAX's largest value in each second of capture time, for crowd queries.
     static constexpr int64_t kRing = 512;
     int peak_[kRing] = {};
@@ -83,10 +86,13 @@ void Ledger::sweep(int64_t watermark, Answer&& answer) {
         advance_second(x.t);
         if (x.kind == k_delta) {
             value_[x.counter] += x.delta;
-            if (x.counter == q_max) bump_peak();
+            if (x.counter == q_max) {
+                if (x.delta > 0) q_starts_ += uint64_t(x.delta);
+                bump_peak();
+            }
             continue;
         }
-        Values v{value_[a_max], value_[q_max], value_[q_min], 0};
+        Values v{value_[a_max], value_[q_max], value_[q_min], 0, q_starts_};
         uint32_t ref = x.ref;
         if (x.kind == k_crowd) {
             v.q_max_peak = peak_since(crowd_from_[x.ref]);

@@ -58,11 +58,7 @@ void ListenerModel::cookie(const Cite& c, CookieWhy why, bool ask_moment) {
 
 void ListenerModel::admission(const Cite& c) { ledger_.query(c.t, new_query(QKind::admission, c, 1)); }
 
-void ListenerModel::request(Retries::Request r) {
-    if (!r.exhausted) {
-        retries_.add(std::move(r));
-        return;
-    }
+uint32_t ListenerModel::begin_request(const Cite& c) {
     uint32_t idx;
     if (!free_requests_.empty()) {
         idx = free_requests_.back();
@@ -71,11 +67,47 @@ void ListenerModel::request(Retries::Request r) {
         idx = uint32_t(requests_.size());
         requests_.emplace_back();
     }
-    const int64_t from = r.cite.t, to = r.deadline;
-    requests_[idx] = std::move(r);
-    const uint32_t ref = new_query(QKind::crowd, requests_[idx].cite, 1);
+    requests_[idx] = Pending{};
+    requests_[idx].r.n = 0;  // 0: running; -1: over, not exhausted (the slot is freed at its start's answer)
+    const uint32_t ref = new_query(QKind::crowd_start, c, 1);
     queries_[ref].request = idx;
+    ledger_.query(c.t, ref);
+    return idx;
+}
+
+void ListenerModel::request(Retries::Request r, uint32_t slot) {
+    if (!r.exhausted) {
+        retries_.add(std::move(r));
+        if (slot != kNoSlot) {
+            if (requests_[slot].started)
+                free_requests_.push_back(slot);
+            else
+                requests_[slot].r.n = -1;  // its start query, still unanswered, frees the slot
+        }
+        return;
+    }
+    if (slot == kNoSlot) {
+        slot = begin_slot();
+    }
+    const int64_t from = r.cite.t, to = r.deadline;
+    requests_[slot].r = std::move(r);
+    const uint32_t ref = new_query(QKind::crowd, requests_[slot].r.cite, 1);
+    queries_[ref].request = slot;
     ledger_.crowd_query(from, to, ref);
+}
+
+uint32_t ListenerModel::begin_slot() {
+    uint32_t idx;
+    if (!free_requests_.empty()) {
+        idx = free_requests_.back();
+        free_requests_.pop_back();
+    } else {
+        idx = uint32_t(requests_.size());
+        requests_.emplace_back();
+    }
+    requests_[idx] = Pending{};
+    requests_[idx].r.n = 0;
+    return idx;
 }
 
 void ListenerModel::old_kernel(const Cite& c) {
@@ -111,11 +143,26 @@ void ListenerModel::answer(uint32_t ref, const Ledger::Values& v) {
             break;
         case QKind::cookie: syn_.cookie(v.q_max, q.cite, q.why); break;
         case QKind::admission: syn_.admission(v.q_min, q.cite); break;
+        case QKind::crowd_start: {
+            Pending& p = requests_[q.request];
+            if (p.r.n < 0) {  // over before this answer, and not exhausted
+                free_requests_.push_back(q.request);
+                break;
+            }
+            p.started = true;
+            p.q_at_start = v.q_max;
+            p.starts_at_start = v.q_starts;
+            break;
+        }
         case QKind::crowd: {
-            Retries::Request& r = requests_[q.request];
-            // Linux prunes retries when qlen * 2 > max(8, backlog): with 5 or more pending.
-            r.crowded = v.q_max_peak >= 5;
-            retries_.add(std::move(r));
+            Pending& p = requests_[q.request];
+            // Linux prunes retries when qlen * 2 > max(8, backlog): with 5 or more pending. Two
+            // upper bounds of the most pending over its life: the seconds it spans, and those
+            // pending at its start plus every request that came after.
+            int64_t peak = v.q_max_peak;
+            if (p.started) peak = std::min<int64_t>(peak, p.q_at_start + int64_t(v.q_starts - p.starts_at_start));
+            p.r.crowded = peak >= 5;
+            retries_.add(std::move(p.r));
             free_requests_.push_back(q.request);
             break;
         }

@@ -47,9 +47,14 @@ public:
     void cookie(const Cite& c, CookieWhy why, bool ask_moment);
     void admission(const Cite& c);
     void stateful(const Cite& c) { syn_.stateful(c); }
+    // A request proven stateful at its start (c.t = its SYN): asks how many requests were
+    // pending then, so that its end can tell how crowded the SYN queue became. Returns
+    // the slot to give to request().
+    uint32_t begin_request(const Cite& c);
     // A request's retransmissions once its story is over; exhausted ones ask how crowded
-    // the SYN queue was over [r.cite.t, r.deadline].
-    void request(Retries::Request r);
+    // the SYN queue was over [r.cite.t, r.deadline]. `slot`: from begin_request, or kNoSlot.
+    static constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
+    void request(Retries::Request r, uint32_t slot);
     void accepts(const Cite& c) { accept_.accepts(c); }
     void old_kernel(const Cite& c);
     void spoiled() { ++spoiled_; }
@@ -82,7 +87,7 @@ public:
     ListenerVerdict finish(const Finish& fx);
 
 private:
-    enum class QKind : uint8_t { free, full_ack_drop, full_ack_rst, syn_drop, cookie, admission, crowd };
+    enum class QKind : uint8_t { free, full_ack_drop, full_ack_rst, syn_drop, cookie, admission, crowd_start, crowd };
     struct Query {
         QKind kind = QKind::free;
         uint8_t remaining = 0;  // sub-queries not answered yet (a two-SYN drop asks twice)
@@ -92,6 +97,7 @@ private:
         uint32_t request = 0;   // crowd: index into requests_
     };
     uint32_t new_query(QKind k, const Cite& c, uint8_t parts);
+    uint32_t begin_slot();
     void answer(uint32_t ref, const Ledger::Values& v);
 
     Endpoint ep_;
@@ -100,7 +106,13 @@ private:
     Ledger ledger_;
     std::vector<Query> queries_;
     std::vector<uint32_t> free_queries_;
-    std::vector<Retries::Request> requests_;
+    struct Pending {
+        Retries::Request r;
+        bool started = false;  // its start was asked about
+        int q_at_start = 0;
+        uint64_t starts_at_start = 0;
+    };
+    std::vector<Pending> requests_;
     std::vector<uint32_t> free_requests_;
     AcceptQueue accept_;
     SynQueue syn_;
