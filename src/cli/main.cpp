@@ -99,12 +99,15 @@ Analysis replay_file(const std::string& path, const std::string& listener) {
     const auto t0 = std::chrono::steady_clock::now();
     auto src = open_source(path);
     Engine engine(eo);
-    Segment s;
-    size_t peak_live = 0, peak_moments = 0;
-    uint64_t n = 0;
-    while (src->next(s)) {
-        engine.add(s);
-        if (timing && (++n & 0xFFFF) == 0) {
+    Segment batch[Engine::kBatch];
+    size_t peak_live = 0, peak_moments = 0, n = 0;
+    uint64_t batches = 0;
+    for (bool more = true; more;) {
+        more = src->next(batch[n]);
+        if (more && ++n < Engine::kBatch) continue;
+        engine.add_batch(batch, n);
+        n = 0;
+        if (timing && (++batches & 0x7FF) == 0) {
             peak_live = std::max(peak_live, engine.live_flows());
             peak_moments = std::max(peak_moments, engine.pending_moments());
         }

@@ -115,14 +115,20 @@ void AcceptQueue::finish(const Context& cx, ListenerVerdict& v) const {
         if (!k.empty()) first_full = std::min(first_full, k.first_t());
     };
     if (cx.port_open) syn_drops(drop_q0_, 1, 1);
-    // One request pending: when A_MAX >= 2 a full SYN queue would need capacity <= 2 <= A_MAX.
-    for (const auto& e : drop_q1_.best()) {
-        if (e.value <= 0 || !cx.port_open) continue;  // a SYN-queue drop, or connections not in the capture
-        if (e.value >= 2 && !syn_policy) syn_policy = e.cite;
-        consider(std::max(e.value, 2), e.cite, syn_why(e.cite, t0));
+    if (cx.cookies_on && cx.port_open) {
+        // With syncookies on, a full SYN queue sends cookies: only a full accept queue drops.
+        syn_drops(drop_q1_, 1, 1);
+        syn_drops(drop_qn_, 1, 1);
+    } else if (cx.port_open) {
+        // One request pending: a full SYN queue would need capacity <= 2, so the bound is
+        // max(A_MAX, 2), and with A_MAX >= 2 the accept queue was full either way.
+        for (const auto& e : drop_q1_.best()) {
+            if (e.value <= 0) continue;  // a SYN-queue drop, or connections not in the capture
+            if (e.value >= 2 && !syn_policy) syn_policy = e.cite;
+            consider(std::max(e.value, 2), e.cite, syn_why(e.cite, t0));
+        }
+        if (!drop_q1_.empty()) first_full = std::min(first_full, drop_q1_.first_t());
     }
-    if (!drop_q1_.empty() && cx.port_open) first_full = std::min(first_full, drop_q1_.first_t());
-    if (cx.cookies_on && cx.port_open) syn_drops(drop_qn_, 1, 1);
 
     if (syn_policy) {
         v.on_full_syn = SynPolicy::drop;

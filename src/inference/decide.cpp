@@ -20,8 +20,9 @@ constexpr int64_t kClientResetWindow = kSec / 2;
 // A lone SYN that met this much silence, with the client never sending it again, was
 // dropped (or lost: a single SYN proves less than two).
 constexpr int64_t kLoneSynWait = 3 * kSec / 2;
-// How long a finished flow is kept to catch the segments that trail its story.
-constexpr int64_t kGrace = 2 * kSec;
+// How long a connection that entered the queue is kept after its story is decided, to see
+// the application take it (its data or FIN): that tells the model it left the queue.
+constexpr int64_t kWatchAccept = 2 * kSec;
 
 int64_t ns(double s) { return int64_t(std::llround(s * 1e9)); }
 
@@ -54,6 +55,7 @@ struct Ctx {
     int64_t rtt;
     int64_t next = kNever;
     int64_t u = kNever;
+    int64_t release = kNever;
 
     void want(int64_t t) { next = std::min(next, t); }
     void hold(int64_t t) { u = std::min(u, t); }
@@ -156,8 +158,7 @@ void start_part(Ctx& c) {
         c.m.qmin(s, +1);
         c.set(done::qmax | done::qmin | done::start);
         c.st.req = Req::stateful;
-        c.m.admission(c.cite(s));
-        c.st.req_slot = c.m.begin_request(c.cite(s));
+        c.st.req_slot = c.m.begin_request(c.cite(s));  // also its admission moment
         return;
     }
     CookieWhy why = CookieWhy::none;
@@ -186,7 +187,7 @@ void start_part(Ctx& c) {
         c.st.done &= uint16_t(~done::held);
         return;
     }
-    if (ended || c.final) {
+    if (ended || c.final || (held && c.st.no_hold)) {
         start_unknown(c);
         c.st.done &= uint16_t(~done::held);
         return;
@@ -413,7 +414,8 @@ void finish_part(Ctx& c) {
     }
     if (!over) return;
     c.set(done::finished);
-    c.st.release_at = std::max(c.now, last) + kGrace;
+    const bool watch = Flow::seen(f.final_ack) && !Flow::seen(f.app_proof) && c.is(done::amax) && !c.is(done::leave);
+    c.release = std::max(c.now, last) + (watch ? kWatchAccept : 0);
 }
 
 }  // namespace
@@ -427,8 +429,7 @@ void evaluate(const Flow& f, const ListenerFacts& lf, FlowState& st, ListenerMod
             c.set(done::leave);
         }
         st.done |= done::finished | done::syn_drop | done::start | done::end | done::entry | done::request;
-        st.release_at = now + kGrace;
-        st.deadline = st.release_at;
+        st.deadline = now;
         st.u = kNever;
         return;
     }
@@ -468,7 +469,10 @@ void evaluate(const Flow& f, const ListenerFacts& lf, FlowState& st, ListenerMod
         finish_part(c);
     }
     st.u = c.u;
-    st.deadline = std::min(c.next, st.release_at);
+    if (st.done & done::finished)
+        st.deadline = c.release != kNever ? c.release : std::min(st.deadline, now);
+    else
+        st.deadline = c.next;
 }
 
 Fate fate_of(const Flow& f, const FlowState& st, bool port_open) {

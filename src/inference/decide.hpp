@@ -76,15 +76,17 @@ inline constexpr uint16_t cookie_at_s = 1u << 13;  // the cookie's moment was as
 inline constexpr uint16_t syn_silent = 1u << 14;   // its SYNs met silence long enough to be a moment
 }  // namespace done
 
+inline constexpr int32_t kNoSlot = INT32_MAX;
+
 struct FlowState {
-    int64_t deadline = kNever;  // evaluate again at this capture time, without a new segment
+    int64_t deadline = kNever;  // evaluate again at this capture time (finished: release it then)
     int64_t u = kNever;         // earliest capture time of a contribution not yet made
-    int64_t release_at = kNever;
-    int64_t wheel_slot = kNever;  // the timer wheel slot of its live entry
-    int64_t u_slot = kNever;      // the watermark slot its u is counted in
+    int32_t wheel_slot = kNoSlot;  // the timer wheel slot of its live entry (engine's numbering)
+    int32_t u_slot = kNoSlot;      // the watermark slot its u is counted in (engine's numbering)
     uint32_t gen = 0;             // bumps when the pool slot is reused
     uint32_t req_slot = 0xFFFFFFFFu;  // the model's record of its request (ListenerModel::begin_request)
     bool live = false;            // the pool slot holds a flow
+    bool no_hold = false;         // decide now with what is known (too many flows wait already)
     uint16_t done = 0;
     Req req = Req::unknown;
     CookieWhy why = CookieWhy::none;
@@ -94,7 +96,7 @@ struct FlowState {
 
 // Decides what can be decided of flow `f` at capture time `now` (final: the capture
 // ended at `now`), makes the contributions into `m`, and updates st.deadline, st.u
-// and st.release_at.
+// (finished flows: when to release them).
 void evaluate(const Flow& f, const ListenerFacts& lf, FlowState& st, ListenerModel& m, int64_t now, bool final);
 
 // The fate of a flow and a sentence saying why, from its facts and decisions.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "inference/schedule.hpp"
+
 namespace lp {
 
 namespace {
@@ -35,16 +37,17 @@ size_t Engine::pending_moments() const {
 void Engine::set_u(FlowState& st, int64_t u) {
     int64_t slot = u == kNever ? kNever : std::max(u >> kSlotShift, mark_pos_);
     if (slot != kNever && slot >= mark_pos_ + kMarks) slot = mark_pos_ + kMarks - 1;  // earlier: safe
-    if (slot == st.u_slot) return;
-    if (st.u_slot != kNever) {
-        --marks_[size_t(st.u_slot & (kMarks - 1))];
+    const int32_t rel = slot == kNever ? kNoSlot : int32_t(slot - base_slot_);
+    if (rel == st.u_slot) return;
+    if (st.u_slot != kNoSlot) {
+        --marks_[size_t((base_slot_ + st.u_slot) & (kMarks - 1))];
         --marked_;
     }
-    if (slot != kNever) {
+    if (rel != kNoSlot) {
         ++marks_[size_t(slot & (kMarks - 1))];
         ++marked_;
     }
-    st.u_slot = slot;
+    st.u_slot = rel;
 }
 
 int64_t Engine::watermark() {
@@ -64,8 +67,23 @@ void Engine::evaluate(uint32_t i, bool final) {
     FlowState& st = st_[i];
     const bool was_held = st.done & done::held;
     lp::evaluate(f, tracker_.listeners()[f.listener], st, m, now_, final);
-    if (!was_held && (st.done & done::held)) held_[f.listener].push_back(i);
     set_u(st, st.u);
+    if (!was_held && (st.done & done::held)) {
+        auto& h = held_[f.listener];
+        h.push_back({i, st.gen});
+        if (h.size() > kMaxHeld) {
+            std::vector<Timer> oldest(h.begin(), h.begin() + ptrdiff_t(kMaxHeld / 2));
+            h.erase(h.begin(), h.begin() + ptrdiff_t(kMaxHeld / 2));
+            for (const Timer& t : oldest) {
+                FlowState& o = st_[t.flow];
+                if (!o.live || o.gen != t.gen || !(o.done & done::held)) continue;
+                o.no_hold = true;
+                o.done &= uint16_t(~done::held);
+                evaluate(t.flow, false);
+                schedule(t.flow);
+            }
+        }
+    }
 }
 
 void Engine::schedule(uint32_t i) {
@@ -73,9 +91,12 @@ void Engine::schedule(uint32_t i) {
     if (st.deadline == kNever) return;
     int64_t slot = std::max(st.deadline >> kSlotShift, wheel_pos_);
     if (slot >= wheel_pos_ + kWheel) slot = wheel_pos_ + kWheel - 1;  // looked at again then
-    if (st.wheel_slot != kNever && st.wheel_slot <= slot && st.wheel_slot >= wheel_pos_) return;
+    if (st.wheel_slot != kNoSlot) {
+        const int64_t have = base_slot_ + st.wheel_slot;
+        if (have <= slot && have >= wheel_pos_) return;  // an earlier entry looks at it first
+    }
     wheel_[size_t(slot & (kWheel - 1))].push_back({i, st.gen});
-    st.wheel_slot = slot;
+    st.wheel_slot = int32_t(slot - base_slot_);
 }
 
 void Engine::release(uint32_t i) {
@@ -99,20 +120,32 @@ void Engine::release(uint32_t i) {
 }
 
 void Engine::process_slot(int64_t slot) {
-    std::vector<Timer> list;
-    list.swap(wheel_[size_t(slot & (kWheel - 1))]);
-    for (const Timer& t : list) {
+    std::vector<Timer>& cell = wheel_[size_t(slot & (kWheel - 1))];
+    if (cell.empty()) return;
+    scratch_.clear();
+    scratch_.swap(cell);
+    cell = std::vector<Timer>();  // a cell holds only what is scheduled into it, not an old buffer
+    for (size_t k = 0; k < scratch_.size(); ++k) {
+        // The flows looked at a few entries ahead, into the cache meanwhile.
+        if (k + 8 < scratch_.size()) {
+            const uint32_t ahead = scratch_[k + 8].flow;
+            if (ahead < st_.size()) {
+                __builtin_prefetch(st_.address(ahead));
+                __builtin_prefetch(&tracker_.flow(ahead));
+            }
+        }
+        const Timer t = scratch_[k];
         if (t.flow >= st_.size()) continue;
         FlowState& st = st_[t.flow];
-        if (!st.live || st.gen != t.gen || st.wheel_slot != slot) continue;
-        st.wheel_slot = kNever;
+        if (!st.live || st.gen != t.gen || base_slot_ + st.wheel_slot != slot) continue;
+        st.wheel_slot = kNoSlot;
         if (st.deadline <= now_) {
-            if ((st.done & done::finished) && st.release_at <= now_ && !opt_.keep_flows) {
+            if ((st.done & done::finished) && !opt_.keep_flows) {
                 release(t.flow);
                 continue;
             }
             evaluate(t.flow, false);
-            if ((st.done & done::finished) && st.release_at <= now_ && !opt_.keep_flows) {
+            if ((st.done & done::finished) && st.deadline <= now_ && !opt_.keep_flows) {
                 release(t.flow);
                 continue;
             }
@@ -133,10 +166,11 @@ void Engine::recheck_held(bool all_flows) {
                 }
             continue;
         }
-        std::vector<uint32_t> list;
+        std::vector<Timer> list;
         list.swap(held_[l]);
-        for (uint32_t i : list) {
-            if (i >= st_.size() || !st_[i].live || !(st_[i].done & done::held)) continue;
+        for (const Timer& t : list) {
+            const uint32_t i = t.flow;
+            if (i >= st_.size() || !st_[i].live || st_[i].gen != t.gen || !(st_[i].done & done::held)) continue;
             st_[i].done &= uint16_t(~done::held);
             evaluate(i, false);
             schedule(i);
@@ -155,6 +189,7 @@ void Engine::sweep_models(bool force) {
 void Engine::advance(int64_t now) {
     if (now_ == INT64_MIN) {
         now_ = now;
+        base_slot_ = (now >> kSlotShift) - (int64_t(1) << 24);  // room for capture times that go back
         wheel_pos_ = now >> kSlotShift;
         mark_pos_ = now >> kSlotShift;
         swept_to_ = now;
@@ -164,12 +199,32 @@ void Engine::advance(int64_t now) {
     now_ = now;
     const int64_t target = now >> kSlotShift;
     if (target - wheel_pos_ > kWheel) {
-        for (int64_t k = 0; k < kWheel; ++k) {
-            // Every entry lies within one lap: look at each slot once, as the slot it names.
-            const int64_t slot = wheel_pos_ + k;
-            process_slot(slot);
+        // More than a lap went by (a gap in the capture): every entry is due or to be placed
+        // again; look at all of them once, from the new position.
+        std::vector<Timer> all;
+        for (auto& cell : wheel_) {
+            all.insert(all.end(), cell.begin(), cell.end());
+            cell.clear();
         }
         wheel_pos_ = target;
+        for (const Timer& t : all) {
+            if (t.flow >= st_.size()) continue;
+            FlowState& st = st_[t.flow];
+            if (!st.live || st.gen != t.gen || st.wheel_slot == kNoSlot) continue;
+            st.wheel_slot = kNoSlot;
+            if (st.deadline <= now_) {
+                if ((st.done & done::finished) && !opt_.keep_flows) {
+                    release(t.flow);
+                    continue;
+                }
+                evaluate(t.flow, false);
+                if ((st.done & done::finished) && st.deadline <= now_ && !opt_.keep_flows) {
+                    release(t.flow);
+                    continue;
+                }
+            }
+            schedule(t.flow);
+        }
     } else {
         while (wheel_pos_ < target) process_slot(wheel_pos_++);
     }
@@ -179,7 +234,7 @@ void Engine::advance(int64_t now) {
 void Engine::add(const Segment& s) {
     advance(s.t_ns);
     const Tracker::Result r = tracker_.add(s);
-    if (st_.size() < tracker_.pool_size()) st_.resize(tracker_.pool_size());
+    st_.grow_to(tracker_.pool_size());
     if (r.replaced != Tracker::kNone && st_[r.replaced].live) {
         // Its tuple belongs to a new handshake now: its story is over.
         evaluate(r.replaced, true);
@@ -190,12 +245,42 @@ void Engine::add(const Segment& s) {
     }
     if (r.flow == Tracker::kNone) return;
     FlowState& st = st_[r.flow];
-    if (r.changes & Tracker::ch_new) st.live = true;
+    if (r.changes & Tracker::ch_new) {
+        st.live = true;
+        // A flow's first segment decides nothing yet: it may contribute from its start on,
+        // and a SYN alone is looked at again once its silence would mean something.
+        const Flow& f = tracker_.flow(r.flow);
+        if (!f.answered() && !f.has(flowbit::midstream) && !f.has(flowbit::refused) && !(r.changes & Tracker::ch_rst)) {
+            model_of(f);
+            set_u(st, f.t0_ns);
+            st.deadline = f.t0_ns + 3 * kSecNs / 2;
+            schedule(r.flow);
+            return;
+        }
+    }
     constexpr uint32_t kMatters = Tracker::ch_new | Tracker::ch_syn | Tracker::ch_synack | Tracker::ch_rtx |
                                   Tracker::ch_final_ack | Tracker::ch_proof | Tracker::ch_rst | Tracker::ch_app;
     if (!(r.changes & kMatters) && (st.done & done::finished)) return;
     evaluate(r.flow, false);
     schedule(r.flow);
+}
+
+void Engine::add_batch(const Segment* segs, size_t n) {
+    // A pipeline: the flow table slot of segment k+12 and the flow record of segment k+6
+    // are fetched while segment k is processed.
+    constexpr size_t kSlotAhead = 12, kFlowAhead = 6;
+    for (size_t k = 0; k < std::min(n, kSlotAhead); ++k) tracker_.prefetch_slot(segs[k]);
+    for (size_t k = 0; k < std::min(n, kFlowAhead); ++k) prefetch_flow(segs[k]);
+    for (size_t k = 0; k < n; ++k) {
+        if (k + kSlotAhead < n) tracker_.prefetch_slot(segs[k + kSlotAhead]);
+        if (k + kFlowAhead < n) prefetch_flow(segs[k + kFlowAhead]);
+        add(segs[k]);
+    }
+}
+
+void Engine::prefetch_flow(const Segment& s) const {
+    const uint32_t i = tracker_.prefetch_flow(s);
+    if (i != Tracker::kNone && i < st_.size()) __builtin_prefetch(st_.address(i));
 }
 
 Analysis Engine::finish(const SourceInfo& source, std::optional<int64_t> end_ns) {
@@ -247,8 +332,14 @@ Analysis Engine::snapshot(const SourceInfo& source, int64_t end_ns) const {
 
 Analysis analyze_source(Source& src, const Engine::Options& o, std::optional<int64_t> end_ns) {
     Engine e(o);
-    Segment s;
-    while (src.next(s)) e.add(s);
+    Segment batch[Engine::kBatch];
+    size_t n = 0;
+    while (src.next(batch[n]))
+        if (++n == Engine::kBatch) {
+            e.add_batch(batch, n);
+            n = 0;
+        }
+    e.add_batch(batch, n);
     std::optional<int64_t> end = src.info().end_ns;
     if (end_ns && (!end || *end_ns > *end)) end = end_ns;
     return e.finish(src.info(), end);

@@ -24,6 +24,10 @@
 namespace lp {
 
 class Engine {
+    struct Timer {
+        uint32_t flow, gen;
+    };
+
 public:
     struct Options {
         // Only this listener; its segments are tracked even without a handshake.
@@ -35,6 +39,10 @@ public:
     explicit Engine(Options o);
 
     void add(const Segment& s);
+    // The same for consecutive segments, with their flows prefetched first: replay feeds
+    // batches so that memory latency of one segment overlaps the work of the others.
+    void add_batch(const Segment* segs, size_t n);
+    static constexpr size_t kBatch = 32;
     // Ends the capture at `end_ns` (at least the last packet) and gives the verdicts;
     // the engine is spent afterwards.
     Analysis finish(const SourceInfo& source, std::optional<int64_t> end_ns);
@@ -49,6 +57,7 @@ public:
 
 private:
     void evaluate(uint32_t i, bool final);
+    void prefetch_flow(const Segment& s) const;
     void schedule(uint32_t i);
     void set_u(FlowState& st, int64_t u);
     void advance(int64_t now);
@@ -61,18 +70,20 @@ private:
 
     Options opt_;
     Tracker tracker_;
-    std::vector<FlowState> st_;       // parallel to the tracker's pool
+    ChunkedPool<FlowState> st_;       // parallel to the tracker's pool
     std::vector<ListenerModel> models_;
     std::vector<uint32_t> version_seen_;
-    std::vector<std::vector<uint32_t>> held_;
+    std::vector<std::vector<Timer>> held_;
+    // Flows held per listener at most: beyond, the oldest are decided with what is known, so
+    // that a listener that never shows what they wait for cannot hold memory or the watermark.
+    static constexpr size_t kMaxHeld = 16384;
 
     static constexpr int kSlotShift = 26;  // about 67 ms per slot
     static constexpr int64_t kWheel = 4096;
-    struct Timer {
-        uint32_t flow, gen;
-    };
     std::vector<std::vector<Timer>> wheel_;
     int64_t wheel_pos_ = INT64_MIN;  // the next slot to process
+    int64_t base_slot_ = 0;          // FlowState's slot numbers count from here
+    std::vector<Timer> scratch_;
     static constexpr int64_t kMarks = 8192;
     std::vector<uint32_t> marks_;    // live flows per watermark slot of their u
     int64_t mark_pos_ = INT64_MIN;   // no u lies before this slot

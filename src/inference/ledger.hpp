@@ -60,7 +60,7 @@ private:
     int peak_since(int64_t from) const;
     void bump_peak();  // Q_MAX changed within the current second
 
-    std::vector<Item> items_;
+    std::vector<Item> items_, now_;
     std::vector<int64_t> crowd_from_;  // interval starts of crowd queries (slot = Item::ref)
     std::vector<uint32_t> crowd_free_;
     std::vector<uint32_t> crowd_ref_;
@@ -77,12 +77,13 @@ template <class Answer>
 void Ledger::sweep(int64_t watermark, Answer&& answer) {
     if (watermark <= swept_) return;
     auto mid = std::partition(items_.begin(), items_.end(), [&](const Item& x) { return x.t < watermark; });
-    std::vector<Item> now(items_.begin(), mid);
-    items_.erase(items_.begin(), mid);
-    std::sort(now.begin(), now.end(), [](const Item& a, const Item& b) {
+    std::sort(items_.begin(), mid, [](const Item& a, const Item& b) {
         return a.t != b.t ? a.t < b.t : a.kind < b.kind;
     });
-    for (const Item& x : now) {
+    // Answers may add items (at or after the watermark): apply from a copy.
+    now_.assign(items_.begin(), mid);
+    items_.erase(items_.begin(), mid);
+    for (const Item& x : now_) {
         advance_second(x.t);
         if (x.kind == k_delta) {
             value_[x.counter] += x.delta;

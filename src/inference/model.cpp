@@ -60,15 +60,14 @@ void ListenerModel::admission(const Cite& c) { ledger_.query(c.t, new_query(QKin
 
 uint32_t ListenerModel::begin_request(const Cite& c) {
     uint32_t idx;
-    if (!free_requests_.empty()) {
-        idx = free_requests_.back();
-        free_requests_.pop_back();
+    if (!free_starts_.empty()) {
+        idx = free_starts_.back();
+        free_starts_.pop_back();
     } else {
-        idx = uint32_t(requests_.size());
-        requests_.emplace_back();
+        idx = uint32_t(starts_.size());
+        starts_.emplace_back();
     }
-    requests_[idx] = Pending{};
-    requests_[idx].r.n = 0;  // 0: running; -1: over, not exhausted (the slot is freed at its start's answer)
+    starts_[idx] = Start{};
     const uint32_t ref = new_query(QKind::crowd_start, c, 1);
     queries_[ref].request = idx;
     ledger_.query(c.t, ref);
@@ -76,27 +75,21 @@ uint32_t ListenerModel::begin_request(const Cite& c) {
 }
 
 void ListenerModel::request(Retries::Request r, uint32_t slot) {
+    Crowd cr;
+    if (slot != kNoSlot) {
+        Start& st = starts_[slot];
+        if (st.state == 1) {
+            cr.started = true;
+            cr.at = st;
+            free_starts_.push_back(slot);
+        } else {
+            st.state = -1;  // its start query, still unanswered, frees the slot
+        }
+    }
     if (!r.exhausted) {
         retries_.add(std::move(r));
-        if (slot != kNoSlot) {
-            if (requests_[slot].started)
-                free_requests_.push_back(slot);
-            else
-                requests_[slot].r.n = -1;  // its start query, still unanswered, frees the slot
-        }
         return;
     }
-    if (slot == kNoSlot) {
-        slot = begin_slot();
-    }
-    const int64_t from = r.cite.t, to = r.deadline;
-    requests_[slot].r = std::move(r);
-    const uint32_t ref = new_query(QKind::crowd, requests_[slot].r.cite, 1);
-    queries_[ref].request = slot;
-    ledger_.crowd_query(from, to, ref);
-}
-
-uint32_t ListenerModel::begin_slot() {
     uint32_t idx;
     if (!free_requests_.empty()) {
         idx = free_requests_.back();
@@ -105,9 +98,12 @@ uint32_t ListenerModel::begin_slot() {
         idx = uint32_t(requests_.size());
         requests_.emplace_back();
     }
-    requests_[idx] = Pending{};
-    requests_[idx].r.n = 0;
-    return idx;
+    const int64_t from = r.cite.t, to = r.deadline;
+    cr.r = std::move(r);
+    requests_[idx] = std::move(cr);
+    const uint32_t ref = new_query(QKind::crowd, requests_[idx].r.cite, 1);
+    queries_[ref].request = idx;
+    ledger_.crowd_query(from, to, ref);
 }
 
 void ListenerModel::old_kernel(const Cite& c) {
@@ -144,23 +140,24 @@ void ListenerModel::answer(uint32_t ref, const Ledger::Values& v) {
         case QKind::cookie: syn_.cookie(v.q_max, q.cite, q.why); break;
         case QKind::admission: syn_.admission(v.q_min, q.cite); break;
         case QKind::crowd_start: {
-            Pending& p = requests_[q.request];
-            if (p.r.n < 0) {  // over before this answer, and not exhausted
-                free_requests_.push_back(q.request);
+            Start& st = starts_[q.request];
+            syn_.admission(v.q_min, q.cite);
+            if (st.state < 0) {  // its request was over before this answer
+                free_starts_.push_back(q.request);
                 break;
             }
-            p.started = true;
-            p.q_at_start = v.q_max;
-            p.starts_at_start = v.q_starts;
+            st.state = 1;
+            st.q = v.q_max;
+            st.starts = v.q_starts;
             break;
         }
         case QKind::crowd: {
-            Pending& p = requests_[q.request];
+            Crowd& p = requests_[q.request];
             // Linux prunes retries when qlen * 2 > max(8, backlog): with 5 or more pending. Two
             // upper bounds of the most pending over its life: the seconds it spans, and those
             // pending at its start plus every request that came after.
             int64_t peak = v.q_max_peak;
-            if (p.started) peak = std::min<int64_t>(peak, p.q_at_start + int64_t(v.q_starts - p.starts_at_start));
+            if (p.started) peak = std::min<int64_t>(peak, p.at.q + int64_t(v.q_starts - p.at.starts));
             p.r.crowded = peak >= 5;
             retries_.add(std::move(p.r));
             free_requests_.push_back(q.request);

@@ -47,9 +47,9 @@ public:
     void cookie(const Cite& c, CookieWhy why, bool ask_moment);
     void admission(const Cite& c);
     void stateful(const Cite& c) { syn_.stateful(c); }
-    // A request proven stateful at its start (c.t = its SYN): asks how many requests were
-    // pending then, so that its end can tell how crowded the SYN queue became. Returns
-    // the slot to give to request().
+    // A request proven stateful at its start (c.t = its SYN): an admission moment (the SYN
+    // queue had room), and how many requests were pending then, so that its end can tell
+    // how crowded the queue became. Returns the slot to give to request().
     uint32_t begin_request(const Cite& c);
     // A request's retransmissions once its story is over; exhausted ones ask how crowded
     // the SYN queue was over [r.cite.t, r.deadline]. `slot`: from begin_request, or kNoSlot.
@@ -97,7 +97,6 @@ private:
         uint32_t request = 0;   // crowd: index into requests_
     };
     uint32_t new_query(QKind k, const Cite& c, uint8_t parts);
-    uint32_t begin_slot();
     void answer(uint32_t ref, const Ledger::Values& v);
 
     Endpoint ep_;
@@ -106,13 +105,21 @@ private:
     Ledger ledger_;
     std::vector<Query> queries_;
     std::vector<uint32_t> free_queries_;
-    struct Pending {
-        Retries::Request r;
-        bool started = false;  // its start was asked about
-        int q_at_start = 0;
-        uint64_t starts_at_start = 0;
+    // A stateful request's count at its start (begin_request), until its end asks.
+    struct Start {
+        uint64_t starts = 0;   // Q_MAX +1s before it
+        int q = 0;             // Q_MAX at its SYN
+        int8_t state = 0;      // 0 asked, 1 answered, -1 over before the answer (free it then)
     };
-    std::vector<Pending> requests_;
+    std::vector<Start> starts_;
+    std::vector<uint32_t> free_starts_;
+    // An exhausted request waiting for the answer to how crowded its life was.
+    struct Crowd {
+        Retries::Request r;
+        bool started = false;
+        Start at;
+    };
+    std::vector<Crowd> requests_;
     std::vector<uint32_t> free_requests_;
     AcceptQueue accept_;
     SynQueue syn_;

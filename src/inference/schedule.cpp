@@ -4,7 +4,7 @@
 
 namespace lp {
 
-double nominal_gap(double initial, size_t k) { return std::min(initial * std::pow(2.0, double(k)), 120.0); }
+double nominal_gap(double initial, size_t k) { return k >= 40 ? 120.0 : std::min(initial * double(uint64_t(1) << k), 120.0); }
 
 double overdue_margin(double nominal) { return 0.15 * nominal + 0.7; }
 

@@ -43,6 +43,21 @@ public:
         a_is_client = false;
         return reversed;
     }
+    // The home slot of a pair's hash into the cache, and later the pool index its first
+    // matching slot names (a guess for prefetching the flow: kNone if none).
+    void prefetch(uint64_t h) const {
+        if (!slots_.empty()) __builtin_prefetch(&slots_[size_t(uint32_t(h >> 32)) & (slots_.size() - 1)]);
+    }
+    uint32_t guess(uint64_t h) const {
+        if (slots_.empty()) return kNone;
+        const uint32_t tag = uint32_t(h >> 32);
+        const size_t mask = slots_.size() - 1;
+        for (size_t i = size_t(tag) & mask;; i = (i + 1) & mask) {
+            const Slot& s = slots_[i];
+            if (s.idx == kEmpty) return kNone;
+            if (s.tag == tag && s.idx != kTomb) return s.idx;
+        }
+    }
     void insert(uint32_t idx, const Endpoint& client, const Endpoint& server);
     void erase(uint32_t idx, const Endpoint& client, const Endpoint& server);
     size_t live() const { return live_; }

@@ -42,8 +42,7 @@ uint32_t Tracker::start(const Endpoint& client, const Endpoint& server, int64_t 
         free_.pop_back();
         pool_[i] = Flow{};
     } else {
-        i = uint32_t(pool_.size());
-        pool_.emplace_back();
+        i = pool_.push();
     }
     Flow& f = pool_[i];
     f.t0_ns = t_ns;
@@ -58,8 +57,8 @@ uint32_t Tracker::start(const Endpoint& client, const Endpoint& server, int64_t 
 
 void Tracker::release(uint32_t i) {
     Flow& f = pool_[i];
-    if (find(f.client, listeners_[f.listener].ep) == i) table_.erase(i, f.client, listeners_[f.listener].ep);
-    events_.erase(i);
+    table_.erase(i, f.client, listeners_[f.listener].ep);  // no-op when a new handshake took the tuple
+    if (f.ordinal < opt_.events_for_first) events_.erase(i);
     free_.push_back(i);
     --live_;
 }

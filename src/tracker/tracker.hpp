@@ -23,6 +23,7 @@
 #include "tracker/event.hpp"
 #include "tracker/flow.hpp"
 #include "tracker/flow_table.hpp"
+#include "tracker/pool.hpp"
 
 namespace lp {
 
@@ -75,10 +76,24 @@ public:
 
     Result add(const Segment& s);
 
+    // Prefetching for a batch of segments (Engine::add_batch): stage 1 brings the flow
+    // table's slot into the cache, stage 2 the flow record it names (returned: its index,
+    // or kNone). Lookups stay exact; these only hide memory latency.
+    void prefetch_slot(const Segment& s) const { table_.prefetch(FlowTable::pair_hash(s.src, s.dst)); }
+    uint32_t prefetch_flow(const Segment& s) const {
+        const uint32_t i = table_.guess(FlowTable::pair_hash(s.src, s.dst));
+        if (i != kNone && i < pool_.size()) {
+            const char* p = reinterpret_cast<const char*>(pool_.address(i));
+            __builtin_prefetch(p);
+            __builtin_prefetch(p + 64);
+        }
+        return i;
+    }
+
     Flow& flow(uint32_t i) { return pool_[i]; }
     const Flow& flow(uint32_t i) const { return pool_[i]; }
     // Size of the pool (for arrays that run parallel to it).
-    uint32_t pool_size() const { return uint32_t(pool_.size()); }
+    uint32_t pool_size() const { return pool_.size(); }
     size_t live() const { return live_; }
     // Forgets a flow: its table entry, its events, its slot (reused).
     void release(uint32_t i);
@@ -113,7 +128,7 @@ private:
     int64_t answer_window(const Flow& f) const;
 
     Options opt_;
-    std::vector<Flow> pool_;
+    ChunkedPool<Flow> pool_;
     std::vector<uint32_t> free_;
     size_t live_ = 0;
     FlowTable table_;
