@@ -248,7 +248,9 @@ void entry_part(Ctx& c) {
             st.entry = Entry::pending;
             return;
         }
-        if (c.now >= dd && n_before == 1 && c.k.most_rtx >= 2 && !f.has(flowbit::synack_missing))
+        if (f.data_sends >= 2 && !Flow::seen(f.server_rst))
+            e = Entry::silent_drop;  // a connection in the queue ACKs the data it receives
+        else if (c.now >= dd && n_before == 1 && c.k.most_rtx >= 2 && !f.has(flowbit::synack_missing))
             e = Entry::silent;
         else if (f.has(flowbit::no_entry_between) && !c.k.old_kernel)
             e = Entry::room;
@@ -289,6 +291,12 @@ void entry_part(Ctx& c) {
             break;
         case Entry::late_rst:
             if (!c.is(done::end)) c.qend(f.at(f.server_rst), f.at(f.server_rst) - c.rtt);
+            break;
+        case Entry::silent_drop:
+            // The ACK met a full accept queue (a cookie ACK is dropped there silently, whatever
+            // tcp_abort_on_overflow says), so it shows the queue full but not the policy.
+            c.m.full_ack(c.cite(fa, f.at(f.last_client)), AckPolicy::unknown);
+            if (!c.is(done::end)) c.qend(fa, fa);
             break;
         case Entry::unresolved:
             c.m.amax(fa, +1);
@@ -488,7 +496,8 @@ Fate fate_of(const Flow& f, const FlowState& st, bool port_open) {
             case Entry::strong:
             case Entry::silent:
             case Entry::room: return Fate::queued;
-            case Entry::overflow_drop: return Fate::ack_dropped;
+            case Entry::overflow_drop:
+            case Entry::silent_drop: return Fate::ack_dropped;
             case Entry::overflow_rst: return Fate::reset_after_ack;
             default: return Fate::unknown;
         }
@@ -533,6 +542,10 @@ std::string fate_reason(const Flow& f, const FlowState& st, const Knowledge& k, 
             return r;
         }
         case Fate::ack_dropped: {
+            if (st.entry == Entry::silent_drop)
+                return fmt::format("the final ACK at {} and the client's data, sent {} times, met silence: the listener "
+                                   "holds no such connection (a syncookie ACK dropped on a full accept queue)",
+                                   T(f.final_ack), int(f.data_sends));
             std::string r = fmt::format("SYN-ACK retransmitted at {} after the final ACK at {}",
                                         T(f.rtx_last), T(f.final_ack));
             if (Flow::seen(f.proof())) r += fmt::format("; taken later (the listener answered at {})", T(f.proof()));

@@ -56,6 +56,8 @@ enum class Entry : uint8_t {
     overflow_drop,  // the final ACK met a full queue and was dropped (SYN-ACK retransmitted)
     overflow_rst,   // the final ACK met a full queue and was answered by RST
     late_rst,       // RST to a final ACK that came after the request had expired
+    silent_drop,    // the final ACK and the client's data, sent again, met silence: no connection
+                    // exists (a syncookie ACK dropped on a full queue, or one that found none)
 };
 
 namespace done {

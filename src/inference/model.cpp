@@ -37,7 +37,9 @@ uint32_t ListenerModel::new_query(QKind k, const Cite& c, uint8_t parts) {
 }
 
 void ListenerModel::full_ack(const Cite& c, AckPolicy how) {
-    ledger_.query(c.t, new_query(how == AckPolicy::rst ? QKind::full_ack_rst : QKind::full_ack_drop, c, 1));
+    const QKind k = how == AckPolicy::rst ? QKind::full_ack_rst : how == AckPolicy::drop ? QKind::full_ack_drop
+                                                                                          : QKind::full_ack_silent;
+    ledger_.query(c.t, new_query(k, c, 1));
 }
 
 void ListenerModel::syn_drop(const Cite& c) {
@@ -133,6 +135,7 @@ void ListenerModel::answer(uint32_t ref, const Ledger::Values& v) {
     switch (q.kind) {
         case QKind::full_ack_drop: accept_.full_ack(q.a, q.cite, AckPolicy::drop); break;
         case QKind::full_ack_rst: accept_.full_ack(q.a, q.cite, AckPolicy::rst); break;
+        case QKind::full_ack_silent: accept_.full_ack(q.a, q.cite, AckPolicy::unknown); break;
         case QKind::syn_drop:
             accept_.syn_drop(q.a, q.q, q.cite);
             syn_.syn_drop(q.a, q.q, q.cite);

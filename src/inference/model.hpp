@@ -87,7 +87,7 @@ public:
     ListenerVerdict finish(const Finish& fx);
 
 private:
-    enum class QKind : uint8_t { free, full_ack_drop, full_ack_rst, syn_drop, cookie, admission, crowd_start, crowd };
+    enum class QKind : uint8_t { free, full_ack_drop, full_ack_rst, full_ack_silent, syn_drop, cookie, admission, crowd_start, crowd };
     struct Query {
         QKind kind = QKind::free;
         uint8_t remaining = 0;  // sub-queries not answered yet (a two-SYN drop asks twice)

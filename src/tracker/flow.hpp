@@ -72,6 +72,9 @@ struct Flow {
     uint8_t timer_rtx = 0;       // of them, sent by the listener's timer (saturating)
     uint8_t rtx_after_ack = 0;   // timer retransmissions later than the final ACK + slack
     uint8_t synack_other = 0;    // SYN-ACKs with another ISN
+    uint8_t data_sends = 0;      // client segments carrying its first payload (saturating), until the
+                                 // listener ACKs client data: 2+ means it was sent again unanswered
+    uint32_t data_seq = 0;       // sequence number of the client's first payload
 
     bool has(uint32_t bit) const { return (bits & bit) != 0; }
     static bool seen(Off o) { return o != kNoTime; }

@@ -238,6 +238,14 @@ void Tracker::on_client(uint32_t i, Flow& f, const Segment& s, Result& r) {
             if (L.completions == f.cand_at_syn && Flow::seen(f.answered_syn))
                 f.bits |= flowbit::no_entry_between;
         }
+        if (s.payload > 0 && s.seq_known && !Flow::seen(f.est_proof)) {
+            if (f.data_sends == 0) {
+                f.data_seq = s.seq;
+                f.data_sends = 1;
+            } else if (s.seq == f.data_seq && f.data_sends < 0xFF) {
+                ++f.data_sends;
+            }
+        }
         // Any ACK of a flow the listener has not yet shown to exist may be the one that
         // puts it into the accept queue.
         if (f.has(flowbit::server_isn) && !Flow::seen(f.proof()) && !f.has(flowbit::midstream)) ++L.completions;

@@ -395,3 +395,30 @@ TEST_CASE("streaming: finished handshakes are released, memory follows the flows
     CHECK_FALSE(v.capacity);
     CHECK_FALSE(v.capacity_at_least);     // the application accepts
 }
+
+TEST_CASE("a final ACK whose data is sent again unanswered found no room: the queue was full") {
+    // listen(1) with syncookies: three SYNs answered while the queue is empty (the third gets a
+    // cookie), then ACKed with a request each: two enter, the third's ACK meets the full queue
+    // and is dropped silently, and its request data is never ACKed.
+    Trace t;
+    for (uint16_t p : {46000, 46001, 46002}) {
+        const double b = 0.001 * (p - 46000);
+        t.seg(b, p, true, tcp::SYN, 1000u * p, 0);
+        t.seg(b + 0.0001, p, false, tcp::SYN | tcp::ACK, 7u * p, 1000u * p + 1);
+    }
+    for (uint16_t p : {46000, 46001}) {
+        const double b = 0.01 * (p - 46000 + 1);
+        t.seg(b, p, true, tcp::ACK, 1000u * p + 1, 7u * p + 1);
+        t.seg(b + 0.0001, p, true, tcp::ACK | tcp::PSH, 1000u * p + 1, 7u * p + 1, 50);
+        t.seg(b + 0.0002, p, false, tcp::ACK, 7u * p + 1, 1000u * p + 51);
+    }
+    t.seg(0.05, 46002, true, tcp::ACK, 1000u * 46002 + 1, 7u * 46002 + 1);
+    for (double at : {0.0501, 0.26, 0.67})
+        t.seg(at, 46002, true, tcp::ACK | tcp::PSH, 1000u * 46002 + 1, 7u * 46002 + 1, 50);
+    Analysis a = t.run(5.0);
+    const auto& v = a.listeners.at(0);
+    CHECK(conn(a, 46002)->fate == Fate::ack_dropped);
+    CHECK(v.on_full_ack == AckPolicy::unknown);  // a cookie ACK is dropped whatever the policy
+    REQUIRE(v.capacity);
+    CHECK(*v.capacity == 2);
+}
