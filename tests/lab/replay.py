@@ -280,6 +280,17 @@ http {{
                     return False
                 return sum(1 for l in lines if l.get("result") == result) >= want
             self.wait_until(f"{want} {result} results of clients {st['name']}", enough, st.get("timeout", 30))
+        elif do == "wait-file":
+            # until the file has `lines` lines (e.g. a server's log of the first request); polled
+            # every 0.5 ms, so a signal step after it lands within about a millisecond
+            path, want = Path(self.expand(st["path"])), st.get("lines", 1)
+
+            def has_lines():
+                try:
+                    return path.read_bytes().count(b"\n") >= want
+                except OSError:
+                    return False
+            self.wait_until(f"{want} line(s) in {path}", has_lines, st.get("timeout", 30), interval=0.0005)
         elif do == "synsend":
             args = self.args(st)
             if "--src" not in args:
