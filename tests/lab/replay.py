@@ -168,11 +168,14 @@ class Case:
         self.log(f"snapshot {name}: {ls or 'no listener'}; {cs}; sockets {states}")
 
     # ---- servers the case starts itself --------------------------------------------
-    def start_bg(self, name, side, argv, log):
+    def start_bg(self, name, side, argv, log, err_log=None, env=None):
         f = open(log, "w")
-        p = subprocess.Popen(self.in_ns(side, argv), stdout=f, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, env=self.env, start_new_session=True)
+        e = open(err_log, "w") if err_log else None
+        p = subprocess.Popen(self.in_ns(side, argv), stdout=f, stderr=e or subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, env=env or self.env, start_new_session=True)
         f.close()
+        if e:
+            e.close()
         self.procs[name] = p
         return p
 
@@ -231,7 +234,9 @@ http {{
         www.mkdir(exist_ok=True)
         (www / "index.html").write_text("ok\n")
         argv = [sys.executable, "-m", "http.server", str(port), "--bind", addr, "--directory", str(www)]
-        p = self.start_bg("pyhttp", "srv", argv, self.work / "pyhttp.log")
+        # stderr (one line per request) apart from stdout ("Serving HTTP on ..."), unbuffered
+        p = self.start_bg("pyhttp", "srv", argv, self.work / "pyhttp-stdout.log", self.work / "pyhttp.log",
+                          env=dict(self.env, PYTHONUNBUFFERED="1"))
         self.wait_listening(f"{addr}:{port}", "python3 -m http.server", p)
         self.pids["pyhttp"] = p.pid
         self.log(f"python3 -m http.server pid {p.pid} on {addr}:{port}")
