@@ -7,14 +7,58 @@ Prints one JSON line per connection ({"i", "sport", "result", "t"}), then
 result: ok | timeout | refused | error:<text>.
 --rst-after I:S resets connection I (0-based) S seconds after "done"
 (SO_LINGER 0 + close), --close-after does the same with a normal close (FIN).
+--concurrent starts every connect at once (non-blocking sockets, one SYN burst)
+and waits for them together, as a client with many threads would; the byte is
+sent on each as soon as it connects.
 """
 import argparse
+import errno
 import json
+import select
 import signal
 import socket
 import struct
 import sys
 import time
+
+
+def connect_all(a, family, t0, stop):
+    """Every connect at once; results in the order the connections were started."""
+    pending = {}
+    for i in range(a.count):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.setblocking(False)
+        err = s.connect_ex((a.dst, a.port))
+        if err not in (0, errno.EINPROGRESS):
+            pending[i] = (s, "error:" + errno.errorcode.get(err, str(err)), 0.0)
+        else:
+            pending[i] = (s, None, None)
+    deadline = time.monotonic() + a.timeout
+    while not stop and any(r is None for _, r, _ in pending.values()):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        waiting = [s for s, r, _ in pending.values() if r is None]
+        _, writable, _ = select.select([], waiting, [], min(left, 0.1))
+        for i, (s, r, _) in list(pending.items()):
+            if r is None and s in writable:
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                result = "ok" if err == 0 else ("refused" if err == errno.ECONNREFUSED else
+                                                "timeout" if err == errno.ETIMEDOUT else
+                                                "error:" + errno.errorcode.get(err, str(err)))
+                if result == "ok" and not a.no_data:
+                    s.send(b"x")
+                pending[i] = (s, result, time.monotonic() - t0)
+    socks = []
+    for i, (s, r, t) in pending.items():
+        if r is None:
+            r, t = "timeout", time.monotonic() - t0
+        print(json.dumps({"i": i, "sport": s.getsockname()[1], "result": r, "t": round(t, 3)}), flush=True)
+        if r == "ok":
+            socks.append((i, s))
+        else:
+            s.close()
+    return socks
 
 
 def main() -> int:
@@ -28,6 +72,7 @@ def main() -> int:
     ap.add_argument("--no-data", action="store_true", help="do not send the one byte")
     ap.add_argument("--rst-after", action="append", default=[], metavar="I:S")
     ap.add_argument("--close-after", action="append", default=[], metavar="I:S")
+    ap.add_argument("--concurrent", action="store_true", help="all connects at once (one SYN burst)")
     a = ap.parse_args()
 
     stop = []
@@ -36,7 +81,9 @@ def main() -> int:
     family = socket.AF_INET6 if ":" in a.dst else socket.AF_INET
     t0 = time.monotonic()
     socks = []
-    for i in range(a.count):
+    if a.concurrent:
+        socks = connect_all(a, family, t0, stop)
+    for i in range(0 if a.concurrent else a.count):
         if stop:
             break
         if i:

@@ -8,7 +8,7 @@
 #
 # Usage: lab/lab.sh up|down|status|exec-srv CMD..|exec-cli CMD..
 #                   |listen PORT BACKLOG [ACCEPT_EVERY]|unlisten PORT
-#                   |clients NAME [clients.py options]|clients-stop NAME
+#                   |clients NAME [clients.py options]|clients-bg NAME [..]|clients-stop NAME
 #                   |capture-start FILE [PCAP-FILTER..]|capture-stop
 #                   |sysctl-srv|sysctl-cli
 # See docs/lab.md.
@@ -234,6 +234,24 @@ cmd_clients() {
     die "clients $name did not finish"
 }
 
+# clients-bg NAME [clients.py options..]: the same clients, but returns at once
+# (their log is $RUN_DIR/clients-NAME.log; clients-stop NAME or down ends them).
+cmd_clients_bg() {
+    need_root
+    [[ $# -ge 1 ]] || die "usage: clients-bg NAME [OPTIONS..]"
+    local name=$1; shift
+    local log="$RUN_DIR/clients-$name.log" pidf="$RUN_DIR/clients-$name.pid"
+    ns_exists "$NS_CLI" || die "lab $LAB is not up"
+    mkdir -p "$RUN_DIR"
+    stop_pidfile "$pidf"
+    : >"$log"
+    local args=("$@")
+    [[ " ${args[*]} " == *" --dst "* ]] || args=(--dst "${CLIENT_DST:-$SRV_V4}" "${args[@]}")
+    ip netns exec "$NS_CLI" python3 -u "$LAB_DIR/clients.py" "${args[@]}" >"$log" 2>&1 &
+    echo $! >"$pidf"
+    echo "$log"
+}
+
 cmd_clients_stop() {
     [[ $# -ge 1 ]] || die "usage: clients-stop NAME"
     stop_pidfile "$RUN_DIR/clients-$1.pid"
@@ -251,7 +269,7 @@ cmd_capture_start() {
     stop_pidfile "$pidf"
     : >"$err"
     ip netns exec "$NS_SRV" tcpdump -i "${CAPTURE_IFACE:-$IFACE}" -nn -U --immediate-mode -s "${SNAPLEN:-128}" \
-        -w "$file" "${filter[@]}" 2>"$err" &
+        -w "$file" "${filter[@]}" </dev/null >/dev/null 2>"$err" &
     echo $! >"$pidf"
     for _ in $(seq 100); do
         grep -q "listening on" "$err" && { log "capturing to $file"; return 0; }
@@ -273,7 +291,7 @@ cmd_capture_stop() {
 
 main() {
     local cmd=${1:-}
-    [[ -n $cmd ]] || die "usage: lab.sh up|down|status|exec-srv CMD|exec-cli CMD|listen PORT BACKLOG [EVERY]|unlisten PORT|clients NAME [OPTS]|clients-stop NAME|capture-start FILE [FILTER]|capture-stop|sysctl-srv|sysctl-cli"
+    [[ -n $cmd ]] || die "usage: lab.sh up|down|status|exec-srv CMD|exec-cli CMD|listen PORT BACKLOG [EVERY]|unlisten PORT|clients NAME [OPTS]|clients-bg NAME [OPTS]|clients-stop NAME|capture-start FILE [FILTER]|capture-stop|sysctl-srv|sysctl-cli"
     shift
     case $cmd in
         up) cmd_up ;;
@@ -285,6 +303,7 @@ main() {
         sysctl-cli) need_root; exec ip netns exec "$NS_CLI" sysctl "$@" ;;
         listen) cmd_listen "$@" ;;
         clients) cmd_clients "$@" ;;
+        clients-bg) cmd_clients_bg "$@" ;;
         clients-stop) cmd_clients_stop "$@" ;;
         unlisten) cmd_unlisten "$@" ;;
         capture-start) cmd_capture_start "$@" ;;

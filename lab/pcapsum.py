@@ -8,7 +8,10 @@ reads `tcpdump -nn -tt -r FILE` and prints, for each client endpoint talking to
 Per connection: syns (client SYNs), synacks (server SYN-ACKs, same ISN counted
 together), synack_gaps (seconds between consecutive SYN-ACKs), acks (client
 pure ACKs), data (client segments with payload), data_acked (server ACKed the
-payload), rst_from_server, rst_from_client, first (time of the first packet).
+payload), rst_from_server, rst_from_client, first (time of the first packet),
+last; syn_times, synack_times, ack_times (client pure ACKs), data_times (client segments with
+payload, retransmissions included); fin_from_client, fin_from_server;
+server_data (server segments with payload, e.g. an HTTP response).
 """
 import argparse
 import json
@@ -53,18 +56,30 @@ def summarise(path: str, server: str):
         key = f"{cli[0]}:{cli[1]}" if ":" not in cli[0] else f"[{cli[0]}]:{cli[1]}"
         c = conns.setdefault(key, {"client": key, "first": round(t - t0, 6), "syns": 0, "synacks": 0,
                                    "synack_times": [], "acks": 0, "data": 0, "data_acked": False,
-                                   "rst_from_server": 0, "rst_from_client": 0, "rst_times": []})
+                                   "rst_from_server": 0, "rst_from_client": 0, "rst_times": [],
+                                   "syn_times": [], "ack_times": [], "data_times": [],
+                                   "fin_from_client": 0, "fin_from_server": 0, "server_data": 0})
+        c["last"] = round(t - t0, 6)
         flags, length = m["flags"], int(m["len"])
         if to_srv:
+            if "F" in flags:
+                c["fin_from_client"] += 1
             if "S" in flags and "." not in flags:
                 c["syns"] += 1
+                c["syn_times"].append(round(t - t0, 6))
             elif "R" in flags:
                 c["rst_from_client"] += 1
             elif length > 0:
                 c["data"] += 1
+                c["data_times"].append(round(t - t0, 6))
             elif "." in flags and "F" not in flags:
                 c["acks"] += 1
+                c["ack_times"].append(round(t - t0, 6))
         else:
+            if "F" in flags:
+                c["fin_from_server"] += 1
+            if length > 0 and "S" not in flags and "R" not in flags:
+                c["server_data"] += 1
             if "S" in flags and "." in flags:
                 c["synacks"] += 1
                 c["synack_times"].append(t - t0)
@@ -74,8 +89,9 @@ def summarise(path: str, server: str):
             elif "." in flags and c["data"] and m["ack"] and int(m["ack"]) >= 2:
                 c["data_acked"] = True
     for c in conns.values():
-        ts = c.pop("synack_times")
+        ts = c["synack_times"]
         c["synack_gaps"] = [round(b - a, 3) for a, b in zip(ts, ts[1:])]
+        c["synack_times"] = [round(x, 6) for x in ts]
     return {"t_end": round((last or 0) - (t0 or 0), 6), "connections": list(conns.values())}
 
 

@@ -7,8 +7,11 @@
 // runs (removed at exit). With --ack-after-synack the tool completes the
 // handshakes as a group: once every SYN got its SYN-ACK (or --ack-delay ms
 // passed) it sends all final ACKs, then answers each retransmitted SYN-ACK with
-// an ACK again, as an established client would. Lines on stdout tell what
-// happened; a summary per source port ends the output.
+// an ACK again, as an established client would. With --sequential it makes one
+// handshake at a time instead, as a scapy-style script would: SYN, wait for the
+// SYN-ACK (retransmitting the SYN after --syn-timeout, --syn-retries times), ACK
+// it, then the next source port. Lines on stdout tell what happened; a summary
+// per source port ends the output.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <nftables/libnftables.h>
@@ -47,6 +50,9 @@ struct Options {
     int count = 1;
     uint16_t sport_base = 20000;
     bool ack_after_synack = false;
+    bool sequential = false;
+    double syn_timeout_ms = 1000;
+    int syn_retries = 2;
     bool data = false;
     bool no_ts = false;
     bool no_firewall = false;
@@ -164,6 +170,7 @@ public:
             c.snd_nxt = c.isn + 1;
             conns_[c.sport] = c;
         }
+        if (o_.sequential) return run_sequential();
         for (auto& [sport, c] : conns_) {
             if (g_stop) break;
             send_syn(c);
@@ -192,6 +199,32 @@ public:
     }
 
 private:
+    // One handshake at a time: SYN (retransmitted while unanswered), SYN-ACK, ACK.
+    int run_sequential() {
+        for (auto& [sport, c] : conns_) {
+            if (g_stop) break;
+            for (int attempt = 0; attempt <= o_.syn_retries && !g_stop; ++attempt) {
+                send_syn(c);
+                const auto deadline = Clock::now() + ms(o_.syn_timeout_ms);
+                while (!g_stop && !c.peer_isn && c.rsts == 0 && Clock::now() < deadline)
+                    drain(std::max<int64_t>(1, std::min<int64_t>(10, std::chrono::duration_cast<
+                        std::chrono::milliseconds>(deadline - Clock::now()).count())));
+                if (c.peer_isn || c.rsts) break;
+            }
+            if (c.peer_isn && c.rsts == 0) send_ack(c, o_.data);
+            else if (!c.peer_isn) say(fmt("unanswered sport=%u", c.sport));
+            if (o_.interval_ms > 0)
+                std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(o_.interval_ms));
+            drain(0);
+        }
+        const auto end = Clock::now() + ms(o_.wait_s * 1000.0);
+        while (!g_stop && Clock::now() < end)
+            drain(std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count()));
+        for (const auto& [sport, c] : conns_)
+            say(fmt("summary sport=%u synacks=%d acks=%d rsts=%d", sport, c.synacks, c.acks_sent, c.rsts));
+        return 0;
+    }
+
     static Clock::duration ms(double v) {
         return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(v));
     }
@@ -338,7 +371,7 @@ private:
             }
             say(fmt("synack sport=%u seq=%u n=%d", c.sport, tcp->seq(), c.synacks));
             // An established client answers a retransmitted SYN-ACK with an ACK.
-            if (o_.ack_after_synack && c.acked) send_ack(c, false);
+            if ((o_.ack_after_synack || o_.sequential) && c.acked) send_ack(c, false);
         } catch (const Tins::malformed_packet&) {
         }
     }
@@ -366,8 +399,19 @@ int main(int argc, char** argv) {
     app.add_option("--dport", o.dport, "listener port")->required()->check(CLI::Range(1, 65535));
     app.add_option("--count", o.count, "number of SYNs (one per source port)")->check(CLI::Range(1, 10000));
     app.add_option("--sport-base", o.sport_base, "first source port")->check(CLI::Range(1, 65535));
-    app.add_flag("--ack-after-synack", o.ack_after_synack,
-                 "complete the handshakes as a group, then ACK every retransmitted SYN-ACK");
+    auto* group = app.add_flag("--ack-after-synack", o.ack_after_synack,
+                               "complete the handshakes as a group, then ACK every retransmitted SYN-ACK");
+    auto* seq = app.add_flag("--sequential", o.sequential,
+                             "one handshake at a time: SYN, wait for the SYN-ACK, ACK, next port")
+                    ->excludes(group);
+    app.add_option("--syn-timeout", o.syn_timeout_ms,
+                   "with --sequential: ms to wait for a SYN-ACK before the SYN is sent again")
+        ->needs(seq)
+        ->check(CLI::PositiveNumber);
+    app.add_option("--syn-retries", o.syn_retries,
+                   "with --sequential: SYN retransmissions before giving up on a port")
+        ->needs(seq)
+        ->check(CLI::Range(0, 20));
     app.add_flag("--data", o.data, "send one payload byte after each final ACK");
     app.add_flag("--no-ts", o.no_ts, "no TCP timestamp option in the SYN");
     app.add_flag("--no-firewall", o.no_firewall,

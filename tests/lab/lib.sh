@@ -1,5 +1,7 @@
 # shellcheck shell=bash
-# Shared helpers for the lab replay tests (tests/lab/test_replay_*.sh), sourced.
+# Shared helpers for the lab test scripts (tests/lab/test_*.sh), sourced. The
+# replay cases have their own runner (tests/lab/replay.py, replay_cases.toml);
+# these helpers do the same steps for scripts that need more than a table.
 #
 # A test brings up its own lab (a unique LAB name, so tests never share
 # namespaces), captures on the server's side with tcpdump, drives a real Linux
