@@ -206,6 +206,8 @@ void AcceptQueue::finish(const Context& cx, ListenerVerdict& v) const {
         v.evidence.push_back(fmt::format("accept queue full with at most {} connection(s) in it when {}", u, best->why));
         assume("the capture holds every connection to this listener (a full queue is counted from the capture)");
     }
+    if (L >= 2 && low.uses_conditional())
+        assume("the capture holds every connection to this listener (a full queue is counted from the capture)");
     if (L >= 2) {
         v.capacity_at_least = L;
         v.evidence.push_back(fmt::format("accept queue held at least {} connection(s): {}", L, room_words()));

@@ -37,6 +37,9 @@ public:
     void syn_room(int64_t t, const Cite& c) { all_.room(t, c); }
     // A connection that entered the queue between `lo` and `hi`.
     void entry(EntryClass k, int64_t lo, int64_t hi, const Cite& c, bool after_own_overflow);
+    // A final ACK whose outcome is open, but that found at most `v` connections in the queue
+    // (v = A_MAX at its SYN + handshakes completed in between): it entered if capacity > v.
+    void conditional_entry(int v, int64_t at, const Cite& c) { all_.entry(at, v); (void)c; }
     // A final ACK that met a full queue (c.t), with A_MAX then.
     void full_ack(int a_max, const Cite& c, AckPolicy how);
     // A client SYN that met silence (c.t, and c.t2 for a second one), with the counts then.

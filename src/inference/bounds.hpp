@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <vector>
@@ -62,38 +63,64 @@ private:
 // queue had room, the connections that had entered before T were all still in it, so
 // capacity >= 1 + #{entries before T}. Entries only accumulate, so the latest room
 // moment gives the largest count. Entries and room moments arrive in any order.
+//
+// A conditional entry entered if the capacity exceeds `v` (its final ACK found at most v
+// connections in the queue): the bound is the least fixpoint L = 1 + certain + #{v < L},
+// found by taking conditional entries in order of v.
 class LowerCount {
 public:
+    static constexpr int kCertain = -1;
     void room(int64_t t, const Cite& c) {
         if (have_room_ && t <= room_t_) return;
         have_room_ = true;
         room_t_ = t;
         room_cite_ = c;
-        while (!later_.empty() && *later_.begin() < room_t_) {
+        while (!later_.empty() && later_.begin()->first < room_t_) {
+            count_below(later_.begin()->second);
             later_.erase(later_.begin());
-            ++below_;
         }
     }
-    // A connection that entered the queue at the latest at `entered_by`.
-    void entry(int64_t entered_by) {
+    // A connection that entered the queue at the latest at `entered_by` (if capacity > v).
+    void entry(int64_t entered_by, int v = kCertain) {
         ++entries_;
         if (have_room_ && entered_by < room_t_)
-            ++below_;
+            count_below(v);
         else
-            later_.insert(entered_by);
+            later_.emplace(entered_by, v);
     }
     bool has_room_moment() const { return have_room_; }
-    int value() const { return have_room_ ? 1 + int(below_) : 0; }
+    int value() const {
+        if (!have_room_) return 0;
+        int64_t l = 1 + int64_t(below_);
+        for (const auto& [v, n] : cond_)
+            if (v < l)
+                l += int64_t(n);
+            else
+                break;
+        return int(std::min<int64_t>(l, std::numeric_limits<int>::max()));
+    }
+    // Whether value() counts conditional entries (it then rests on A_MAX being complete).
+    bool uses_conditional() const {
+        if (!have_room_ || cond_.empty()) return false;
+        return cond_.begin()->first < 1 + int64_t(below_);
+    }
     uint64_t entries() const { return entries_; }
     const Cite& cite() const { return room_cite_; }
     int64_t room_t() const { return room_t_; }
 
 private:
+    void count_below(int v) {
+        if (v == kCertain)
+            ++below_;
+        else
+            ++cond_[v];
+    }
     bool have_room_ = false;
     int64_t room_t_ = 0;
     Cite room_cite_;
     uint64_t below_ = 0, entries_ = 0;
-    std::multiset<int64_t> later_;
+    std::map<int, uint64_t> cond_;
+    std::multiset<std::pair<int64_t, int>> later_;
 };
 
 }  // namespace lp

@@ -222,6 +222,12 @@ void entry_part(Ctx& c) {
         start_unknown(c);
         st.done &= uint16_t(~done::held);
     }
+    // Ask, while the watermark cannot have passed its SYN, how full the queue may have been
+    // then: if the ACK's outcome stays open, it entered if the capacity exceeds that plus
+    // the handshakes completed in between.
+    if (st.cond_slot == ListenerModel::kNoSlot && Flow::seen(f.answered_syn) && f.cand_at_syn != 0xFFFFFFFFu &&
+        !f.has(flowbit::no_entry_between))
+        st.cond_slot = c.m.ask_conditional(c.cite(f.at(f.answered_syn)), f.cand_at_syn);
     const int n_before = f.timer_rtx - f.rtx_after_ack;
     const int64_t last_before =
         n_before > 0 ? f.rtx_at(size_t(n_before - 1)).value_or(f.at(f.synack)) : (f.answered() ? f.at(f.synack) : fa);
@@ -259,6 +265,10 @@ void entry_part(Ctx& c) {
     }
     st.entry = e;
     c.set(done::entry);
+    if (st.cond_slot != ListenerModel::kNoSlot) {
+        c.m.settle_conditional(st.cond_slot, e == Entry::unresolved && !c.k.old_kernel, fa);
+        st.cond_slot = ListenerModel::kNoSlot;
+    }
     switch (e) {
         case Entry::strong:
         case Entry::silent:

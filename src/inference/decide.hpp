@@ -86,7 +86,8 @@ struct FlowState {
     int32_t wheel_slot = kNoSlot;  // the timer wheel slot of its live entry (engine's numbering)
     int32_t u_slot = kNoSlot;      // the watermark slot its u is counted in (engine's numbering)
     uint32_t gen = 0;             // bumps when the pool slot is reused
-    uint32_t req_slot = 0xFFFFFFFFu;  // the model's record of its request (ListenerModel::begin_request)
+    uint32_t req_slot = 0xFFFFFFFFu;   // the model's record of its request (ListenerModel::begin_request)
+    uint32_t cond_slot = 0xFFFFFFFFu;  // the model's record of its final ACK (ListenerModel::ask_conditional)
     bool live = false;            // the pool slot holds a flow
     bool no_hold = false;         // decide now with what is known (too many flows wait already)
     uint16_t done = 0;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "inference/evidence.hpp"
 #include "inference/schedule.hpp"
@@ -40,6 +41,35 @@ void ListenerModel::full_ack(const Cite& c, AckPolicy how) {
     const QKind k = how == AckPolicy::rst ? QKind::full_ack_rst : how == AckPolicy::drop ? QKind::full_ack_drop
                                                                                           : QKind::full_ack_silent;
     ledger_.query(c.t, new_query(k, c, 1));
+}
+
+uint32_t ListenerModel::ask_conditional(const Cite& c, uint32_t completions) {
+    uint32_t idx;
+    if (!free_conds_.empty()) {
+        idx = free_conds_.back();
+        free_conds_.pop_back();
+    } else {
+        idx = uint32_t(conds_.size());
+        conds_.emplace_back();
+    }
+    conds_[idx] = Conditional{};
+    conds_[idx].completions = completions;
+    const uint32_t ref = new_query(QKind::conditional, c, 1);
+    queries_[ref].request = idx;
+    ledger_.query(c.t, ref);
+    return idx;
+}
+
+void ListenerModel::settle_conditional(uint32_t slot, bool unresolved, int64_t entered_by) {
+    Conditional& cd = conds_[slot];
+    if (cd.state == 1) {
+        if (unresolved) accept_.conditional_entry(cd.v, entered_by, Cite{});
+        free_conds_.push_back(slot);
+        return;
+    }
+    // Not answered yet: the answer settles it.
+    cd.state = unresolved ? 2 : 3;
+    cd.at = entered_by;
 }
 
 void ListenerModel::syn_drop(const Cite& c) {
@@ -142,6 +172,18 @@ void ListenerModel::answer(uint32_t ref, const Ledger::Values& v) {
             break;
         case QKind::cookie: syn_.cookie(v.q_max, q.cite, q.why); break;
         case QKind::admission: syn_.admission(v.q_min, q.cite); break;
+        case QKind::conditional: {
+            Conditional& cd = conds_[q.request];
+            const int64_t bound = int64_t(v.a_max) + int64_t(cd.completions);
+            cd.v = int(std::min<int64_t>(bound, std::numeric_limits<int>::max()));
+            if (cd.state == 0) {
+                cd.state = 1;
+            } else {
+                if (cd.state == 2) accept_.conditional_entry(cd.v, cd.at, q.cite);
+                free_conds_.push_back(q.request);
+            }
+            break;
+        }
         case QKind::crowd_start: {
             Start& st = starts_[q.request];
             syn_.admission(v.q_min, q.cite);

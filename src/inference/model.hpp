@@ -43,6 +43,12 @@ public:
         accept_.entry(k, lo, hi, c, after_own_overflow);
     }
     void full_ack(const Cite& c, AckPolicy how);
+    // A final ACK whose outcome may stay open: asks A_MAX at its SYN (c.t) and adds the
+    // completions in between, so that an unresolved ACK can count as an entry if the
+    // capacity is larger than that. Returns the slot to give to settle_conditional().
+    uint32_t ask_conditional(const Cite& c, uint32_t completions);
+    // Its outcome: unresolved (counts as a conditional entry at `entered_by`) or not.
+    void settle_conditional(uint32_t slot, bool unresolved, int64_t entered_by);
     void syn_drop(const Cite& c);  // c.t, and c.t2 when two SYNs met silence
     void cookie(const Cite& c, CookieWhy why, bool ask_moment);
     void admission(const Cite& c);
@@ -87,7 +93,7 @@ public:
     ListenerVerdict finish(const Finish& fx);
 
 private:
-    enum class QKind : uint8_t { free, full_ack_drop, full_ack_rst, full_ack_silent, syn_drop, cookie, admission, crowd_start, crowd };
+    enum class QKind : uint8_t { free, full_ack_drop, full_ack_rst, full_ack_silent, conditional, syn_drop, cookie, admission, crowd_start, crowd };
     struct Query {
         QKind kind = QKind::free;
         uint8_t remaining = 0;  // sub-queries not answered yet (a two-SYN drop asks twice)
@@ -120,6 +126,14 @@ private:
         Start at;
     };
     std::vector<Crowd> requests_;
+    struct Conditional {
+        int v = 0;              // A_MAX at its SYN + completions in between
+        int8_t state = 0;       // 0 asked, 1 answered, 2 settled unresolved before the answer
+        uint32_t completions = 0;
+        int64_t at = 0;
+    };
+    std::vector<Conditional> conds_;
+    std::vector<uint32_t> free_conds_;
     std::vector<uint32_t> free_requests_;
     AcceptQueue accept_;
     SynQueue syn_;

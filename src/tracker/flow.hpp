@@ -49,7 +49,9 @@ struct Flow {
     uint32_t ordinal = 0;       // order of first appearance among the listener's flows
     uint32_t client_isn = 0, server_isn = 0;
     uint32_t bits = 0;          // flowbit::
-    uint32_t cand_at_syn = 0;   // the listener's completion counter at the answered SYN
+    // The listener's completion counter at the answered SYN; from the final ACK on, how many
+    // other flows' segments that may have completed a handshake came in between.
+    uint32_t cand_at_syn = 0;
 
     // Client segments.
     Off syn2 = kNoTime;          // the second client SYN

@@ -235,8 +235,12 @@ void Tracker::on_client(uint32_t i, Flow& f, const Segment& s, Result& r) {
             f.final_ack = t;
             r.changes |= ch_final_ack;
             if (!f.answered()) f.bits |= flowbit::synack_missing;
-            if (L.completions == f.cand_at_syn && Flow::seen(f.answered_syn))
-                f.bits |= flowbit::no_entry_between;
+            if (Flow::seen(f.answered_syn)) {
+                if (L.completions == f.cand_at_syn) f.bits |= flowbit::no_entry_between;
+                f.cand_at_syn = L.completions - f.cand_at_syn;  // now: completions in between
+            } else {
+                f.cand_at_syn = 0xFFFFFFFFu;
+            }
         }
         if (s.payload > 0 && s.seq_known && !Flow::seen(f.est_proof)) {
             if (f.data_sends == 0) {
