@@ -422,3 +422,26 @@ TEST_CASE("a final ACK whose data is sent again unanswered found no room: the qu
     REQUIRE(v.capacity);
     CHECK(*v.capacity == 2);
 }
+
+TEST_CASE("groups of two handshakes: the second ACK of each group counts once the capacity is known to exceed its bound") {
+    // listen(4): pairs of SYNs answered, then both ACKed; the fifth connection fills the
+    // queue and the sixth's final ACK is dropped (its SYN-ACK retransmitted).
+    Trace t;
+    for (int g = 0; g < 3; ++g) {
+        const double b = 0.3 * g;
+        const uint16_t p1 = uint16_t(47000 + 2 * g), p2 = uint16_t(p1 + 1);
+        t.seg(b, p1, true, tcp::SYN, 1000u * p1, 0);
+        t.seg(b + 0.0001, p1, false, tcp::SYN | tcp::ACK, 7u * p1, 1000u * p1 + 1);
+        t.seg(b + 0.0004, p2, true, tcp::SYN, 1000u * p2, 0);
+        t.seg(b + 0.0005, p2, false, tcp::SYN | tcp::ACK, 7u * p2, 1000u * p2 + 1);
+        t.seg(b + 0.0006, p1, true, tcp::ACK, 1000u * p1 + 1, 7u * p1 + 1);
+        t.seg(b + 0.0007, p2, true, tcp::ACK, 1000u * p2 + 1, 7u * p2 + 1);
+    }
+    t.seg(0.6007 + 1.003, 47005, false, tcp::SYN | tcp::ACK, 7u * 47005, 1000u * 47005 + 1);
+    t.seg(0.6007 + 1.0031, 47005, true, tcp::ACK, 1000u * 47005 + 1, 7u * 47005 + 1);
+    Analysis a = t.run(4.0);
+    const auto& v = a.listeners.at(0);
+    CHECK(conn(a, 47005)->fate == Fate::ack_dropped);
+    REQUIRE(v.capacity);
+    CHECK(*v.capacity == 5);
+}
