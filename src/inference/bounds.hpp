@@ -17,7 +17,6 @@ namespace lp {
 // The connection and moment a piece of evidence points at.
 struct Cite {
     Endpoint client;
-    uint32_t ordinal = 0;  // the connection's order among its listener's connections
     int64_t t = 0;         // the moment cited
     int64_t t2 = 0;        // a second time it rests on (0: none)
 };
@@ -110,11 +109,21 @@ public:
 
 private:
     void count_below(int v) {
-        if (v == kCertain)
+        if (v == kCertain) {
             ++below_;
-        else
-            ++cond_[v];
+            return;
+        }
+        ++cond_[v];
+        // Only the smallest bounds can ever count (the fixpoint takes them in order); the
+        // largest are let go, which can only lower the bound.
+        if (++cond_n_ > kMaxConditional) {
+            auto last = std::prev(cond_.end());
+            if (--last->second == 0) cond_.erase(last);
+            --cond_n_;
+        }
     }
+    static constexpr uint64_t kMaxConditional = 4096;
+    uint64_t cond_n_ = 0;
     bool have_room_ = false;
     int64_t room_t_ = 0;
     Cite room_cite_;

@@ -23,6 +23,9 @@ constexpr int64_t kLoneSynWait = 3 * kSec / 2;
 // How long a connection that entered the queue is kept after its story is decided, to see
 // the application take it (its data or FIN): that tells the model it left the queue.
 constexpr int64_t kWatchAccept = 2 * kSec;
+// A final ACK with more completions than this between its SYN and it is not asked about as
+// a conditional entry: it could only count for a queue longer than that.
+constexpr uint32_t kMaxCompletions = 64;
 
 int64_t ns(double s) { return int64_t(std::llround(s * 1e9)); }
 
@@ -61,7 +64,7 @@ struct Ctx {
     void hold(int64_t t) { u = std::min(u, t); }
     bool is(uint16_t b) const { return (st.done & b) != 0; }
     void set(uint16_t b) { st.done |= b; }
-    Cite cite(int64_t t, int64_t t2 = 0) const { return Cite{f.client, f.ordinal, t, t2}; }
+    Cite cite(int64_t t, int64_t t2 = 0) const { return Cite{f.client, t, t2}; }
     int64_t window() const { return std::max<int64_t>(3 * rtt, 20 * kMs); }
     // The client SYN the request answers (its place in the listener's order).
     int64_t s_req() const {
@@ -225,8 +228,9 @@ void entry_part(Ctx& c) {
     // Ask, while the watermark cannot have passed its SYN, how full the queue may have been
     // then: if the ACK's outcome stays open, it entered if the capacity exceeds that plus
     // the handshakes completed in between.
-    if (st.cond_slot == ListenerModel::kNoSlot && Flow::seen(f.answered_syn) && f.cand_at_syn != 0xFFFFFFFFu &&
-        !f.has(flowbit::no_entry_between))
+    // (With many completions in between the bound is too large to matter: not asked.)
+    if (st.cond_slot == ListenerModel::kNoSlot && Flow::seen(f.answered_syn) && f.cand_at_syn <= kMaxCompletions &&
+        !f.has(flowbit::no_entry_between) && !Flow::seen(f.proof()) && f.rtx_after_ack == 0)
         st.cond_slot = c.m.ask_conditional(c.cite(f.at(f.answered_syn)), f.cand_at_syn);
     const int n_before = f.timer_rtx - f.rtx_after_ack;
     const int64_t last_before =

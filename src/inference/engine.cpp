@@ -247,28 +247,28 @@ void Engine::add(const Segment& s) {
     FlowState& st = st_[r.flow];
     if (r.changes & Tracker::ch_new) {
         st.live = true;
-        // A flow's first segment decides nothing yet: it may contribute from its start on,
-        // and a SYN alone is looked at again once its silence would mean something.
-        const Flow& f = tracker_.flow(r.flow);
-        if (!f.answered() && !f.has(flowbit::midstream) && !f.has(flowbit::refused) && !(r.changes & Tracker::ch_rst)) {
-            model_of(f);
-            set_u(st, f.t0_ns);
-            st.deadline = f.t0_ns + 3 * kSecNs / 2;
-            schedule(r.flow);
-            return;
-        }
+        model_of(tracker_.flow(r.flow));
     }
     constexpr uint32_t kMatters = Tracker::ch_new | Tracker::ch_syn | Tracker::ch_synack | Tracker::ch_rtx |
                                   Tracker::ch_final_ack | Tracker::ch_proof | Tracker::ch_rst | Tracker::ch_app;
     if (!(r.changes & kMatters) && (st.done & done::finished)) return;
-    evaluate(r.flow, false);
-    schedule(r.flow);
+    // Looked at when the clock next crosses a wheel slot: the segments of a handshake, close
+    // in time, are decided together. Until then what it may contribute starts no later than
+    // this segment.
+    if (s.t_ns < st.u) {
+        st.u = s.t_ns;
+        set_u(st, st.u);
+    }
+    if (st.deadline > now_) {
+        st.deadline = now_;
+        schedule(r.flow);
+    }
 }
 
 void Engine::add_batch(const Segment* segs, size_t n) {
     // A pipeline: the flow table slot of segment k+12 and the flow record of segment k+6
     // are fetched while segment k is processed.
-    constexpr size_t kSlotAhead = 12, kFlowAhead = 6;
+    constexpr size_t kSlotAhead = 24, kFlowAhead = 10;
     for (size_t k = 0; k < std::min(n, kSlotAhead); ++k) tracker_.prefetch_slot(segs[k]);
     for (size_t k = 0; k < std::min(n, kFlowAhead); ++k) prefetch_flow(segs[k]);
     for (size_t k = 0; k < n; ++k) {

@@ -42,7 +42,7 @@ public:
     // The same for consecutive segments, with their flows prefetched first: replay feeds
     // batches so that memory latency of one segment overlaps the work of the others.
     void add_batch(const Segment* segs, size_t n);
-    static constexpr size_t kBatch = 32;
+    static constexpr size_t kBatch = 64;
     // Ends the capture at `end_ns` (at least the last packet) and gives the verdicts;
     // the engine is spent afterwards.
     Analysis finish(const SourceInfo& source, std::optional<int64_t> end_ns);

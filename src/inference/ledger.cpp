@@ -6,14 +6,23 @@ int64_t second_of(int64_t t) { return t >= 0 ? t / 1'000'000'000 : -((-t + 999'9
 int64_t ring_slot(int64_t s, int64_t n) { return ((s % n) + n) % n; }
 }  // namespace
 
+void Ledger::push(const Item& x) {
+    int64_t b = x.t >> kBucketShift;
+    if (bucket_ == std::numeric_limits<int64_t>::min()) bucket_ = b;
+    if (b < bucket_) b = bucket_;
+    if (b >= bucket_ + kBuckets) b = bucket_ + kBuckets - 1;  // far ahead: kept there until due
+    buckets_[size_t(b & (kBuckets - 1))].push_back(x);
+    ++pending_;
+}
+
 void Ledger::add(Counter c, int64_t t, int delta) {
     if (t < swept_) t = swept_;  // out-of-order capture times: counted from the watermark
-    items_.push_back({t, 0, k_delta, uint8_t(c), int16_t(delta)});
+    push({t, 0, k_delta, uint8_t(c), int16_t(delta)});
 }
 
 void Ledger::query(int64_t t, uint32_t ref) {
     if (t < swept_) t = swept_;
-    items_.push_back({t, ref, k_query, 0, 0});
+    push({t, ref, k_query, 0, 0});
 }
 
 void Ledger::crowd_query(int64_t from, int64_t t, uint32_t ref) {
@@ -29,7 +38,7 @@ void Ledger::crowd_query(int64_t from, int64_t t, uint32_t ref) {
         crowd_from_.push_back(from);
         crowd_ref_.push_back(ref);
     }
-    items_.push_back({t, slot, k_crowd, 0, 0});
+    push({t, slot, k_crowd, 0, 0});
 }
 
 void Ledger::advance_second(int64_t t) {

@@ -43,7 +43,7 @@ public:
     template <class Answer>
     void sweep(int64_t watermark, Answer&& answer);
 
-    size_t pending() const { return items_.size(); }
+    size_t pending() const { return pending_; }
     int64_t swept_until() const { return swept_; }
 
 private:
@@ -60,7 +60,14 @@ private:
     int peak_since(int64_t from) const;
     void bump_peak();  // Q_MAX changed within the current second
 
-    std::vector<Item> items_, now_;
+    // Items by time in buckets of 2^28 ns (~0.27 s), so a sweep touches only what it applies.
+    static constexpr int kBucketShift = 28;
+    static constexpr int64_t kBuckets = 1024;
+    void push(const Item& x);
+    std::vector<std::vector<Item>> buckets_ = std::vector<std::vector<Item>>(size_t(kBuckets));
+    int64_t bucket_ = std::numeric_limits<int64_t>::min();  // no item lies in an earlier bucket
+    size_t pending_ = 0;
+    std::vector<Item> now_, keep_;
     std::vector<int64_t> crowd_from_;  // interval starts of crowd queries (slot = Item::ref)
     std::vector<uint32_t> crowd_free_;
     std::vector<uint32_t> crowd_ref_;
@@ -76,13 +83,22 @@ private:
 template <class Answer>
 void Ledger::sweep(int64_t watermark, Answer&& answer) {
     if (watermark <= swept_) return;
-    auto mid = std::partition(items_.begin(), items_.end(), [&](const Item& x) { return x.t < watermark; });
-    std::sort(items_.begin(), mid, [](const Item& a, const Item& b) {
+    now_.clear();
+    keep_.clear();
+    if (bucket_ != std::numeric_limits<int64_t>::min()) {
+        const int64_t last = std::min(watermark >> kBucketShift, bucket_ + kBuckets - 1);
+        for (int64_t b = bucket_; b <= last; ++b) {
+            auto& cell = buckets_[size_t(b & (kBuckets - 1))];
+            for (const Item& x : cell) (x.t < watermark ? now_ : keep_).push_back(x);
+            std::vector<Item>().swap(cell);  // a bucket keeps no buffer once swept
+        }
+        bucket_ = std::max(bucket_, watermark >> kBucketShift);
+        pending_ -= now_.size() + keep_.size();
+        for (const Item& x : keep_) push(x);  // into the bucket their time names now
+    }
+    std::sort(now_.begin(), now_.end(), [](const Item& a, const Item& b) {
         return a.t != b.t ? a.t < b.t : a.kind < b.kind;
     });
-    // Answers may add items (at or after the watermark): apply from a copy.
-    now_.assign(items_.begin(), mid);
-    items_.erase(items_.begin(), mid);
     for (const Item& x : now_) {
         advance_second(x.t);
         if (x.kind == k_delta) {

@@ -51,7 +51,7 @@ void FlowTable::grow() {
     // Rebuilt from the slots alone: the tag is the part of the hash that picks the home slot.
     size_t n = 1024;
     while (n < live_ * 4 + 4) n *= 2;
-    std::vector<Slot> old;
+    std::vector<Slot, HugeAlloc<Slot>> old;
     old.swap(slots_);
     slots_.assign(n, Slot{});
     used_ = live_ = 0;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "segments/segment.hpp"
+#include "tracker/huge_alloc.hpp"
 
 namespace lp {
 
@@ -69,7 +70,7 @@ private:
         uint32_t idx = kEmpty;
     };
     void grow();
-    std::vector<Slot> slots_;
+    std::vector<Slot, HugeAlloc<Slot>> slots_;
     size_t used_ = 0, live_ = 0;  // used_ counts tombstones too
 };
 

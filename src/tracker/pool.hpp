@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "tracker/huge_alloc.hpp"
+
 namespace lp {
 
 template <class T, unsigned Bits = 14>
@@ -27,7 +29,7 @@ public:
     const T* address(uint32_t i) const { return &(*this)[i]; }
 
 private:
-    std::vector<std::vector<T>> chunks_;
+    std::vector<std::vector<T, HugeAlloc<T>>> chunks_;
     uint32_t size_ = 0;
 };
 
