@@ -81,9 +81,39 @@ struct Ctx {
         }
         return t;
     }
+    // Q_MIN counts a stateful request from `from` until the earliest its next timer
+    // retransmission can come: it is surely pending that long, and the end is known now (a
+    // later time), so nothing waits for the watermark. A further retransmission extends it.
+    void qmin_open(int64_t from) {
+        const int64_t end = std::max(from, rtx_earliest(f, I).value_or(from) - rtt);
+        m.qmin(from, +1);
+        m.qmin(end, -1);
+        st.qmin_until = end;
+        st.qmin_rtx = f.timer_rtx;
+        set(done::qmin);
+    }
+    void qmin_extend() {
+        if (!is(done::qmin) || is(done::end) || f.timer_rtx == st.qmin_rtx) return;
+        const int64_t r = f.at(f.rtx_last);
+        const int64_t end = std::max(r, rtx_earliest(f, I).value_or(r) - rtt);
+        const int64_t from = r <= st.qmin_until ? st.qmin_until : r;  // contiguous, or after a gap
+        if (end > from) {
+            m.qmin(from, +1);
+            m.qmin(end, -1);
+            st.qmin_until = end;
+        }
+        st.qmin_rtx = f.timer_rtx;
+    }
+    // The request ended at t: Q_MIN stops counting it there if it counted it longer.
+    void qmin_cut(int64_t t) {
+        if (!is(done::qmin) || t >= st.qmin_until) return;
+        m.qmin(t, -1);
+        m.qmin(st.qmin_until, +1);
+        st.qmin_until = t;
+    }
     void qend(int64_t t_max, int64_t t_min) {
         if (is(done::qmax)) m.qmax(t_max, -1);
-        if (is(done::qmin)) m.qmin(std::max(t_min, s_req()), -1);
+        qmin_cut(std::max(t_min, s_req()));
         set(done::end);
     }
     void amax_out(int64_t t) {
@@ -145,8 +175,7 @@ void start_part(Ctx& c) {
         // Proven stateful after its start was counted (its final ACK was dropped on a full
         // queue, say): surely pending from now on.
         if (c.st.req == Req::unknown && f.timer_rtx > 0 && !c.st.spoiled && !c.is(done::end)) {
-            c.m.qmin(c.now, +1);
-            c.set(done::qmin);
+            c.qmin_open(c.now);
             c.st.req = Req::stateful;
             c.m.stateful(c.cite(s));
         }
@@ -158,8 +187,8 @@ void start_part(Ctx& c) {
     }
     if (f.timer_rtx > 0) {
         c.m.qmax(s, +1);
-        c.m.qmin(s, +1);
-        c.set(done::qmax | done::qmin | done::start);
+        c.qmin_open(s);
+        c.set(done::qmax | done::start);
         c.st.req = Req::stateful;
         c.st.req_slot = c.m.begin_request(c.cite(s));  // also its admission moment
         return;
@@ -215,8 +244,7 @@ void entry_part(Ctx& c) {
             Flow::seen(f.proof())) {
             const int64_t hi = f.at(f.last_client);
             c.m.entry(EntryClass::strong, fa, hi, c.cite(fa), st.entry == Entry::overflow_drop);
-            if (st.entry == Entry::overflow_drop && !c.is(done::end))
-                c.qend(hi, Flow::seen(f.rtx_last) ? f.at(f.rtx_last) - c.rtt : fa);
+            if (st.entry == Entry::overflow_drop && !c.is(done::end)) c.qend(hi, hi);
             c.set(done::late_proof);
         }
         return;
@@ -358,12 +386,11 @@ void end_part(Ctx& c) {
         c.set(done::end);  // still pending when the capture ends
         return;
     }
-    if (dl) c.want(*dl);
-    if (c.is(done::qmin)) {
-        const auto earliest = rtx_earliest(f, c.I);
-        c.hold(std::max(s, earliest.value_or(s) - c.rtt));
+    if (dl) {
+        c.want(*dl);
+        c.hold(*dl);  // its end, in the future
     }
-    if (c.st.entry == Entry::overflow_drop && Flow::seen(f.rtx_last)) c.hold(std::max(s, f.at(f.rtx_last) - c.rtt));
+    (void)s;
 }
 
 // The request's retransmissions, once nothing more can come.
@@ -484,6 +511,7 @@ void evaluate(const Flow& f, const ListenerFacts& lf, FlowState& st, ListenerMod
             m.spoiled();
         }
         start_part(c);
+        c.qmin_extend();
         entry_part(c);
         end_part(c);
         request_part(c);

@@ -83,12 +83,14 @@ inline constexpr int32_t kNoSlot = INT32_MAX;
 struct FlowState {
     int64_t deadline = kNever;  // evaluate again at this capture time (finished: release it then)
     int64_t u = kNever;         // earliest capture time of a contribution not yet made
+    int64_t qmin_until = kNever;  // Q_MIN counts it until here (the earliest its next retransmission can be)
     int32_t wheel_slot = kNoSlot;  // the timer wheel slot of its live entry (engine's numbering)
     int32_t u_slot = kNoSlot;      // the watermark slot its u is counted in (engine's numbering)
     uint32_t gen = 0;             // bumps when the pool slot is reused
     uint32_t req_slot = 0xFFFFFFFFu;   // the model's record of its request (ListenerModel::begin_request)
     uint32_t cond_slot = 0xFFFFFFFFu;  // the model's record of its final ACK (ListenerModel::ask_conditional)
     bool live = false;            // the pool slot holds a flow
+    uint8_t qmin_rtx = 0;         // timer retransmissions that Q_MIN has taken into account
     bool no_hold = false;         // decide now with what is known (too many flows wait already)
     uint16_t done = 0;
     Req req = Req::unknown;

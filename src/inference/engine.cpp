@@ -1,6 +1,8 @@
 #include "inference/engine.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 #include "inference/schedule.hpp"
 
@@ -180,6 +182,24 @@ void Engine::recheck_held(bool all_flows) {
 
 void Engine::sweep_models(bool force) {
     const int64_t w = watermark();
+    static const bool debug = std::getenv("LP_DEBUG_WATERMARK") != nullptr;
+    if (debug && w - swept_to_ >= kSweepEvery) {
+        // Which flow holds the watermark back, and why (a development aid).
+        uint32_t who = Tracker::kNone;
+        int64_t least = kNever;
+        for (uint32_t i = 0; i < st_.size(); ++i)
+            if (st_[i].live && st_[i].u < least) {
+                least = st_[i].u;
+                who = i;
+            }
+        if (who != Tracker::kNone) {
+            const Flow& f = tracker_.flow(who);
+            const FlowState& st = st_[who];
+            std::fprintf(stderr, "watermark lag %.2fs: flow t0 %+.2fs done=%x req=%d entry=%d rtx=%d final_ack=%d held=%d\n",
+                         double(now_ - w) / 1e9, double(f.t0_ns - now_) / 1e9, st.done, int(st.req), int(st.entry),
+                         f.timer_rtx, Flow::seen(f.final_ack), (st.done & done::held) != 0);
+        }
+    }
     if (!force && w - swept_to_ < kSweepEvery) return;
     for (auto& m : models_) m.sweep(w);
     swept_to_ = w;
