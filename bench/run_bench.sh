@@ -98,7 +98,7 @@ mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }                 # KB
 gb() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1e9 }'; }                  # bytes -> GB
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "inf" }'; }
 free_bytes() { df -B1 --output=avail "$1" | tail -1 | tr -d ' '; }
-say() { echo "[$(( $(date +%s) - START )) s] $*"; }                         # progress
+say() { echo "[$(( $(date +%s) - START )) s, load $(cut -d" " -f1 /proc/loadavg)] $*"; }  # progress
 
 # gen_file MODE N -> sets GEN_PATH, GEN_NOTE; returns 1 if there is no room for it or it failed.
 gen_file() {
