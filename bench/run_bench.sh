@@ -1,30 +1,40 @@
 #!/usr/bin/env bash
 # Replay benchmark: how fast does `listenprobe replay` read a capture, compared with a bare libpcap
-# loop over the same file and with tshark extracting the same handshake facts; and does its memory
-# stay flat on a big file whose connections all finish?
+# loop over the same file and with tshark extracting the same handshake facts; and how much memory
+# does it need?
 #
-#   bench/run_bench.sh [PACKETS=10000000] [BIG=50000000]      (BIG=0 skips the big file)
+#   bench/run_bench.sh [FILE...]          FILE = MODE-COUNT, e.g. never-close-8M mix-10M mix-500k
+#   FILES="never-close-8M mix-10M" bench/run_bench.sh
+#
+# MODE is an lp_gencap mode (mix, complete-close, never-close), COUNT a packet count with an optional
+# k or M suffix. Default: mix-10M complete-close-50M never-close-8M never-close-50M.
 #
 # Environment:
+#   FILES            the files to measure, as above (arguments take precedence)
 #   BUILD            build directory holding lp_gencap, lp_bareloop, listenprobe (default: build/
 #                    under the source tree; a relative path is taken from the current directory)
 #   SEED             generator seed (default 1)
 #   LINKTYPE         en10mb | linux_sll | linux_sll2 | raw (default en10mb)
-#   TSHARK_PACKETS   packets tshark reads (default 200000; it needs 25-70 s per million here)
-#   REPEAT           timed runs of the bare loop and replay on the main file; the fastest counts (default 3)
+#   TSHARK_PACKETS   packets tshark reads, per mode (default 200000; it needs 25-70 s per million here)
+#   REPEAT           timed runs of the bare loop and of replay on each file; the fastest counts
+#                    (default 3; a run over 20 s is not repeated)
 #   REPLAY_TIMEOUT   seconds one replay run may take (default 900)
 #   REPLAY_MEM_MB    address-space limit of a replay run (default half the RAM, at most 8192)
+#   BASE_MIX_RATIO, BASE_COMPLETE_CLOSE_RATIO
+#                    the recorded "x bare" of the analyzer before the core rewrite (default 4.12 and
+#                    2.28, docs/performance.md); a replay more than 10 % worse is a MISS
 #   LP_BENCH_CACHE   where generated captures are kept and reused (default /tmp/lp-bench)
 #   LP_BENCH_NOCACHE=1  generate into a temporary directory and delete the files at the end
 #
-# This is a measurement, not a test: it always exits 0 unless it cannot run at all (missing tools).
+# This is a measurement, not a test: it always exits 0 unless it cannot run at all (missing tools,
+# bad arguments).
 set -uo pipefail
 
-PACKETS=${1:-10000000}
-BIG=${2:-50000000}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "run_bench: build directory ${BUILD} not found (set BUILD=...)" >&2; exit 2; }
+if (( $# > 0 )); then FILES="$*"; fi
+FILES=${FILES:-mix-10M complete-close-50M never-close-8M never-close-50M}
 SEED=${SEED:-1}
 LINKTYPE=${LINKTYPE:-en10mb}
 TSHARK_PACKETS=${TSHARK_PACKETS:-200000}
@@ -32,11 +42,17 @@ REPEAT=${REPEAT:-3}
 CACHE=${LP_BENCH_CACHE:-/tmp/lp-bench}
 REPLAY_TIMEOUT=${REPLAY_TIMEOUT:-900}
 REPLAY_MEM_MB=${REPLAY_MEM_MB:-$(awk '/MemTotal/ { m = int($2 / 2048); print (m < 8192 ? m : 8192) }' /proc/meminfo)}
+BASE_MIX_RATIO=${BASE_MIX_RATIO:-4.12}
+BASE_COMPLETE_CLOSE_RATIO=${BASE_COMPLETE_CLOSE_RATIO:-2.28}
 
 # Targets.
-TARGET_BARE_RATIO=1.5      # replay time <= 1.5 x bare loop time (same file)
-TARGET_TSHARK_SPEEDUP=100  # replay >= 100 x faster than tshark per packet
-TARGET_BIG_RSS_MB=100      # replay peak RSS < 100 MB on the big file
+NC_RATIO=2.0            # never-close: replay time <= 2.0 x bare loop time (same file) ...
+NC_RATIO_GOAL=1.5       # ... and the goal, 1.5 x
+NC_RSS_MB=150           # never-close: peak RSS <= 150 MB on every never-close file ...
+NC_FLAT=1.2             # ... and flat: largest never-close file's RSS / smallest's <= 1.2
+TSHARK_SPEEDUP=100      # never-close: replay >= 100 x faster than tshark per packet
+REGRESSION=1.10         # mix, complete-close: x bare at most 10 % above the recorded ratio
+CC_RSS_MB=100           # complete-close: peak RSS < 100 MB (the earlier flat-memory target)
 
 GENCAP=$BUILD/lp_gencap
 BARELOOP=$BUILD/lp_bareloop
@@ -44,16 +60,27 @@ LISTENPROBE=$BUILD/listenprobe
 TIME=/usr/bin/time
 
 die() { echo "run_bench: $*" >&2; exit 2; }
-[[ $PACKETS =~ ^[0-9]+$ && $PACKETS -gt 0 ]] || die "PACKETS must be a positive integer"
-[[ $BIG =~ ^[0-9]+$ ]] || die "BIG must be a non-negative integer"
+num() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
 [[ $TSHARK_PACKETS =~ ^[0-9]+$ && $TSHARK_PACKETS -gt 0 ]] || die "TSHARK_PACKETS must be a positive integer"
 [[ $REPEAT =~ ^[0-9]+$ && $REPEAT -gt 0 ]] || die "REPEAT must be a positive integer"
 [[ $REPLAY_TIMEOUT =~ ^[0-9]+$ && $REPLAY_TIMEOUT -gt 0 ]] || die "REPLAY_TIMEOUT must be a positive integer"
 [[ $REPLAY_MEM_MB =~ ^[0-9]+$ && $REPLAY_MEM_MB -gt 0 ]] || die "REPLAY_MEM_MB must be a positive integer"
+num "$BASE_MIX_RATIO" && num "$BASE_COMPLETE_CLOSE_RATIO" || die "BASE_*_RATIO must be numbers"
 [[ -x $GENCAP ]] || die "$GENCAP missing: build it first (cmake --build $BUILD --target lp_gencap)"
 [[ -x $BARELOOP ]] || die "$BARELOOP missing: build it first (cmake --build $BUILD --target lp_bareloop)"
 [[ -x $TIME ]] || die "$TIME missing (apt-get install time)"
-(( TSHARK_PACKETS > PACKETS )) && TSHARK_PACKETS=$PACKETS
+
+# FILES -> parallel arrays F_LABEL F_MODE F_N.
+F_LABEL=() F_MODE=() F_N=()
+for f in $FILES; do
+    [[ $f =~ ^(mix|complete-close|never-close)-([0-9]+)([kKM]?)$ ]] ||
+        die "bad file '$f': want MODE-COUNT, MODE one of mix, complete-close, never-close, e.g. never-close-8M"
+    n=${BASH_REMATCH[2]}
+    case ${BASH_REMATCH[3]} in k|K) n=$(( n * 1000 ));; M) n=$(( n * 1000000 ));; esac
+    (( n > 0 )) || die "bad file '$f': no packets"
+    F_LABEL+=("$f") F_MODE+=("${BASH_REMATCH[1]}") F_N+=("$n")
+done
+(( ${#F_LABEL[@]} > 0 )) || die "no files to measure"
 
 WORK=$(mktemp -d /tmp/lp-bench-run.XXXXXX)
 if [[ ${LP_BENCH_NOCACHE:-0} == 1 ]]; then
@@ -64,14 +91,16 @@ trap cleanup EXIT
 mkdir -p "$CACHE" || die "cannot create $CACHE"
 
 FORMAT=$("$GENCAP" --version | tr '/' '-')
+START=$(date +%s)
 
 # ---- helpers ------------------------------------------------------------------------------------
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }                 # KB -> MB
 gb() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1e9 }'; }                  # bytes -> GB
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "inf" }'; }
 free_bytes() { df -B1 --output=avail "$1" | tail -1 | tr -d ' '; }
+say() { echo "[$(( $(date +%s) - START )) s, load $(cut -d" " -f1 /proc/loadavg)] $*"; }  # progress
 
-# gen_file MODE N -> sets GEN_PATH, GEN_NOTE; returns 1 if there is no room for it.
+# gen_file MODE N -> sets GEN_PATH, GEN_NOTE; returns 1 if there is no room for it or it failed.
 gen_file() {
     local mode=$1 n=$2
     local name="${FORMAT}-${mode}-n${n}-s${SEED}-${LINKTYPE}.pcap"
@@ -80,7 +109,7 @@ gen_file() {
         GEN_NOTE="reused $(basename "$GEN_PATH") ($(gb "$(stat -c %s "$GEN_PATH")") GB)"
         return 0
     fi
-    # ~110 bytes a packet at snap length 128; keep 1 GB spare.
+    # ~90-110 bytes a packet at snap length 128; keep 1 GB spare.
     local need=$(( n * 120 + 1000000000 )) avail
     avail=$(free_bytes "$CACHE")
     if (( avail < need )); then
@@ -113,6 +142,7 @@ measure() {
         $TIME -f '%e %M' -o "$WORK/m.time" "$@" >"$out" 2>"$WORK/m.err"
         rc=$?
         read -r s k < <(tail -1 "$WORK/m.time")
+        [[ $k =~ ^[0-9]+$ ]] || k=0
         (( k > M_RSS_KB )) && M_RSS_KB=$k
         if (( rc != 0 )); then M_RC=$rc; M_SEC=$s; return; fi
         if [[ -z $M_SEC ]] || awk -v a="$s" -v b="$M_SEC" 'BEGIN { exit !(a < b) }'; then M_SEC=$s; fi
@@ -126,22 +156,26 @@ LIMITED=(bash -c 'ulimit -v "$0" && exec timeout -k 10 "$@"' "$(( REPLAY_MEM_MB 
 failure() {  # failure RC -> text
     case $1 in
         124|137) echo "stopped by the time limit (REPLAY_TIMEOUT=${REPLAY_TIMEOUT} s)";;
-        *) echo "exit status $1: $(grep -v '^Command ' "$WORK/m.err" | head -1 | cut -c1-160)";;
+        *) local msg
+           msg=$(grep -v '^Command ' "$WORK/m.err" | head -1 | cut -c1-120)
+           if grep -qiE 'bad_alloc|cannot allocate|out of memory' "$WORK/m.err"; then
+               echo "out of memory under the limit (REPLAY_MEM_MB=${REPLAY_MEM_MB}): exit status $1: $msg"
+           else
+               echo "exit status $1: $msg"
+           fi;;
     esac
 }
 
 warm() { cat "$1" >/dev/null; }  # timings are with the file in the page cache
 
-# Table rows: tool packets seconds packets/s x-bare speedup-vs-tshark rss
-ROWS=()
-row() { ROWS+=("$(printf '%-28s %11s %9s %12s %9s %11s %9s' "$@")"); }
-print_rows() {
-    printf '%-28s %11s %9s %12s %9s %11s %9s\n' tool packets seconds packets/s "x bare" "vs tshark" "RSS MB"
-    printf '%s\n' "${ROWS[@]}"
-    ROWS=()
+# awk arithmetic on possibly empty values: calc EXPR VAR=VALUE... -> result or "" if any value is empty
+calc() {
+    local expr=$1
+    shift
+    local a args=()
+    for a in "$@"; do [[ -n ${a#*=} ]] || return 0; args+=(-v "$a"); done
+    awk "${args[@]}" "BEGIN { $expr }"
 }
-verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { if (v == "") { print "n/a"; exit }
-    ok = (op == "<=") ? (v <= t) : (op == ">=") ? (v >= t) : (v < t); print ok ? "PASS" : "MISS" }'; }
 
 # ---- header ---------------------------------------------------------------------------------
 echo "listenprobe replay benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -151,182 +185,215 @@ if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" 'BEGIN { exit !(l >
 fi
 echo "build: $BUILD   captures: $CACHE ($(gb "$(free_bytes "$CACHE")") GB free)"
 echo "generator: $FORMAT, seed $SEED, link type $LINKTYPE, snap length 128"
+echo "files: ${F_LABEL[*]}; REPEAT=$REPEAT, replay limits ${REPLAY_TIMEOUT} s and ${REPLAY_MEM_MB} MB of address space"
 echo
 
-# ---- main file ------------------------------------------------------------------------------
-if ! gen_file mix "$PACKETS"; then
-    echo "main file: $GEN_NOTE"
-    echo "cannot run without the main file"
-    exit 0
-fi
-MAIN=$GEN_PATH
-echo "main file: $GEN_NOTE"
-# The tshark subset: in mix mode the first K packets of the file are the K-packet file (same seed).
-if (( TSHARK_PACKETS == PACKETS )); then
-    SUB=$MAIN
-else
-    gen_file mix "$TSHARK_PACKETS" || { echo "tshark subset: $GEN_NOTE"; exit 0; }
-    SUB=$GEN_PATH
-    echo "tshark subset: $GEN_NOTE (the first $TSHARK_PACKETS packets of the main file)"
-fi
-echo
-
-warm "$MAIN"
-measure "$REPEAT" "$WORK/bare.out" "$BARELOOP" "$MAIN"
-if (( M_RC != 0 )); then
-    echo "lp_bareloop failed (rc=$M_RC): $(tail -1 "$WORK/m.err")"
-    exit 0
-fi
-BARE_SEC=$M_SEC BARE_RSS=$M_RSS_KB
-BARE_PKTS=$(sed -n 's/^packets=\([0-9]*\) .*/\1/p' "$WORK/bare.out")
-[[ $BARE_PKTS == "$PACKETS" ]] || echo "warning: lp_bareloop counted ${BARE_PKTS:-?} packets, expected $PACKETS"
-BARE_NS=$(awk -v s="$BARE_SEC" -v n="$PACKETS" 'BEGIN { print s / n * 1e9 }')  # ns per packet
-
-# tshark on the subset: the same per-connection handshake facts.
-TSHARK_NS="" TSHARK_SEC="" TSHARK_RSS=0
-if command -v tshark >/dev/null; then
-    warm "$SUB"
-    measure 1 "$WORK/tshark.out" tshark -n -r "$SUB" -Y "tcp.flags.syn==1 || tcp.flags.reset==1" -T fields \
-        -e frame.time_epoch -e ip.src -e ipv6.src -e tcp.srcport -e ip.dst -e ipv6.dst -e tcp.dstport \
-        -e tcp.flags -e tcp.seq_raw -e tcp.ack_raw
-    if (( M_RC == 0 )); then
-        TSHARK_SEC=$M_SEC TSHARK_RSS=$M_RSS_KB
-        TSHARK_NS=$(awk -v s="$M_SEC" -v n="$TSHARK_PACKETS" 'BEGIN { print s / n * 1e9 }')
-        TSHARK_LINES=$(wc -l <"$WORK/tshark.out")
-    else
-        echo "tshark failed (rc=$M_RC): $(tail -1 "$WORK/m.err")"
+# ---- per mode: the tshark subset, tshark, and the check that replay reads it whole --------------
+# In mix and never-close mode the first K packets of an N-packet file are the K-packet file (same
+# seed), so the subset is the start of the measured files; a complete-close file of K packets is a
+# smaller file of the same shape.
+declare -A TS_NS TS_SEC TS_RSS TS_PKTS TS_NOTE REPLAY_OK REPLAY_NOTE
+have_tshark=0
+command -v tshark >/dev/null && have_tshark=1
+for mode in $(printf '%s\n' "${F_MODE[@]}" | awk '!seen[$0]++'); do
+    sub_n=$TSHARK_PACKETS
+    if ! gen_file "$mode" "$sub_n"; then
+        TS_NOTE[$mode]="no subset: $GEN_NOTE"
+        REPLAY_NOTE[$mode]="not checked (no subset: $GEN_NOTE)"
+        say "$mode subset: $GEN_NOTE"
+        continue
     fi
-else
-    echo "tshark not installed: its row is not available"
-fi
+    SUB=$GEN_PATH
+    say "$mode subset: $GEN_NOTE"
+    TS_PKTS[$mode]=$sub_n
+    if (( have_tshark )); then
+        warm "$SUB"
+        measure 1 "$WORK/tshark.out" tshark -n -r "$SUB" -Y "tcp.flags.syn==1 || tcp.flags.reset==1" -T fields \
+            -e frame.time_epoch -e ip.src -e ipv6.src -e tcp.srcport -e ip.dst -e ipv6.dst -e tcp.dstport \
+            -e tcp.flags -e tcp.seq_raw -e tcp.ack_raw
+        if (( M_RC == 0 )); then
+            TS_SEC[$mode]=$M_SEC TS_RSS[$mode]=$M_RSS_KB
+            TS_NS[$mode]=$(calc 'print s / n * 1e9' s="$M_SEC" n="$sub_n")
+            TS_NOTE[$mode]="tshark printed $(wc -l <"$WORK/tshark.out") SYN/RST lines for ${sub_n} packets in ${M_SEC} s"
+        else
+            TS_NOTE[$mode]="tshark failed (rc=$M_RC): $(tail -1 "$WORK/m.err")"
+        fi
+        say "$mode: ${TS_NOTE[$mode]}"
+    else
+        TS_NOTE[$mode]="tshark not installed"
+    fi
+    # Replay is measured once `listenprobe replay FILE --format json` prints listenprobe JSON that
+    # counts every packet of the subset (a replay that stopped early would look fast).
+    if [[ ! -x $LISTENPROBE ]]; then
+        REPLAY_NOTE[$mode]="not available ($LISTENPROBE not built)"
+        continue
+    fi
+    "${LIMITED[@]}" "$LISTENPROBE" replay "$SUB" --format json >"$WORK/replay-check.json" 2>"$WORK/replay-check.err"
+    rc=$?
+    if (( rc != 0 )); then
+        REPLAY_NOTE[$mode]="not available (replay exits $rc on the ${sub_n}-packet subset: $(head -1 "$WORK/replay-check.err" | cut -c1-160))"
+    elif ! got=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+assert d.get("schema","").startswith("listenprobe/"); print(d.get("source",{}).get("packets"))' \
+            "$WORK/replay-check.json" 2>/dev/null); then
+        REPLAY_NOTE[$mode]="not available (replay does not print listenprobe JSON)"
+    else
+        REPLAY_OK[$mode]=1
+        [[ $got == "$sub_n" ]] ||
+            REPLAY_NOTE[$mode]="warning: replay reports source.packets=${got} for the ${sub_n}-packet ${mode} subset"
+    fi
+    [[ -n ${REPLAY_NOTE[$mode]:-} ]] && say "$mode: replay ${REPLAY_NOTE[$mode]}"
+done
 
-# per_packet_cols PACKETS SECONDS -> "packets/s x-bare vs-tshark"
+# ---- per file: generate, bare loop, replay ------------------------------------------------------
+# Results, by file index: B_SEC/B_RSS (bare), R_SEC/R_RSS (replay), R_FAIL (why it failed), SKIP.
+declare -A B_SEC B_RSS R_SEC R_RSS R_FAIL SKIP
+for i in "${!F_LABEL[@]}"; do
+    label=${F_LABEL[$i]} mode=${F_MODE[$i]} n=${F_N[$i]}
+    if ! gen_file "$mode" "$n"; then
+        SKIP[$i]=$GEN_NOTE
+        say "$label: skipped: $GEN_NOTE"
+        continue
+    fi
+    F=$GEN_PATH
+    say "$label: $GEN_NOTE"
+    warm "$F"
+    measure "$REPEAT" "$WORK/bare.out" "$BARELOOP" "$F"
+    if (( M_RC != 0 )); then
+        SKIP[$i]="lp_bareloop failed (rc=$M_RC): $(tail -1 "$WORK/m.err")"
+        say "$label: ${SKIP[$i]}"
+        continue
+    fi
+    B_SEC[$i]=$M_SEC B_RSS[$i]=$M_RSS_KB
+    got=$(sed -n 's/^packets=\([0-9]*\) .*/\1/p' "$WORK/bare.out")
+    [[ $got == "$n" ]] || say "warning: lp_bareloop counted ${got:-?} packets in $label, expected $n"
+    say "$label: lp_bareloop ${M_SEC} s"
+    [[ -n ${REPLAY_OK[$mode]:-} ]] || continue
+    warm "$F"
+    measure "$REPEAT" /dev/null "${LIMITED[@]}" "$LISTENPROBE" replay "$F" --format json
+    R_RSS[$i]=$M_RSS_KB
+    if (( M_RC != 0 )); then
+        R_FAIL[$i]="$(failure "$M_RC") after ${M_SEC} s, peak RSS $(mb "$M_RSS_KB") MB"
+        say "$label: replay failed: ${R_FAIL[$i]}"
+    else
+        R_SEC[$i]=$M_SEC
+        say "$label: listenprobe replay ${M_SEC} s, $(mb "$M_RSS_KB") MB"
+    fi
+done
+echo
+
+# ---- the table ----------------------------------------------------------------------------------
+# cols PACKETS SECONDS BARE_NS TSHARK_NS -> "packets/s x-bare vs-tshark"
 cols() {
-    awk -v n="$1" -v s="$2" -v bare="$BARE_NS" -v ts="$TSHARK_NS" 'BEGIN {
+    awk -v n="$1" -v s="$2" -v bare="$3" -v ts="$4" 'BEGIN {
         if (s <= 0) { print "- - -"; exit }  # below the 10 ms resolution of %e
         ns = s / n * 1e9
         printf "%.0f %s %s", n / s, (bare > 0 ? sprintf("%.2f", ns / bare) : "-"),
             (ts == "" ? "n/a" : sprintf("%.0fx", ts / ns)) }'
 }
-
-# Replay: available once `listenprobe replay FILE --format json` works on the subset.
-REPLAY_STATUS="" REPLAY_SEC="" REPLAY_RSS=0 REPLAY_FAILED_SEC=""
-if [[ ! -x $LISTENPROBE ]]; then
-    REPLAY_STATUS="not available ($LISTENPROBE not built)"
-else
-    "${LIMITED[@]}" "$LISTENPROBE" replay "$SUB" --format json >"$WORK/replay-check.json" 2>"$WORK/replay-check.err"
-    rc=$?
-    if (( rc != 0 )); then
-        REPLAY_STATUS="not available (replay exits $rc: $(head -c 200 "$WORK/replay-check.err" | head -1))"
-    elif ! REPLAY_SUB_PACKETS=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
-assert d.get("schema","").startswith("listenprobe/"); print(d.get("source",{}).get("packets"))' \
-            "$WORK/replay-check.json" 2>/dev/null); then
-        REPLAY_STATUS="not available (replay does not print listenprobe JSON yet)"
-    else
-        # A replay that stops early would look fast: check it read the whole subset.
-        [[ $REPLAY_SUB_PACKETS == "$TSHARK_PACKETS" ]] ||
-            echo "warning: replay reports source.packets=${REPLAY_SUB_PACKETS} for the ${TSHARK_PACKETS}-packet subset"
-        warm "$MAIN"
-        measure "$REPEAT" /dev/null "${LIMITED[@]}" "$LISTENPROBE" replay "$MAIN" --format json
-        REPLAY_RSS=$M_RSS_KB
-        if (( M_RC != 0 )); then
-            REPLAY_STATUS="failed on the main file: $(failure "$M_RC") (after ${M_SEC} s, peak RSS $(mb "$M_RSS_KB") MB)"
-            REPLAY_FAILED_SEC=$M_SEC
-        else
-            REPLAY_SEC=$M_SEC
-        fi
+FMT='%-19s %-19s %11s %8s %11s %7s %10s %8s\n'
+echo "== results (warm page cache; fastest of up to ${REPEAT} runs; x bare = time per packet / lp_bareloop's on the same file)"
+printf "$FMT" file tool packets seconds packets/s "x bare" "vs tshark" "RSS MB"
+declare -A RATIO SPEEDUP
+for i in "${!F_LABEL[@]}"; do
+    label=${F_LABEL[$i]} mode=${F_MODE[$i]} n=${F_N[$i]}
+    if [[ -n ${SKIP[$i]:-} ]]; then
+        printf "$FMT" "$label" "(skipped)" "$n" - - - - -
+        continue
     fi
-fi
-
-echo "== main file: ${PACKETS} packets, mode mix (warm page cache; fastest of up to ${REPEAT} runs)"
-read -r pps xb vt < <(cols "$PACKETS" "$BARE_SEC")
-row lp_bareloop "$PACKETS" "$BARE_SEC" "$pps" "$xb" "$vt" "$(mb "$BARE_RSS")"
-if [[ -n $REPLAY_SEC ]]; then
-    read -r pps xb vt < <(cols "$PACKETS" "$REPLAY_SEC")
-    row "listenprobe replay" "$PACKETS" "$REPLAY_SEC" "$pps" "$xb" "$vt" "$(mb "$REPLAY_RSS")"
-elif [[ -n $REPLAY_FAILED_SEC ]]; then
-    row "listenprobe replay" "$PACKETS" "failed" - - - "$(mb "$REPLAY_RSS")"
-else
-    row "listenprobe replay" "$PACKETS" - - - - -
-fi
-if [[ -n $TSHARK_SEC ]]; then
-    read -r pps xb vt < <(cols "$TSHARK_PACKETS" "$TSHARK_SEC")
-    row "tshark (subset)" "$TSHARK_PACKETS" "$TSHARK_SEC" "$pps" "$xb" "1x" "$(mb "$TSHARK_RSS")"
-else
-    row "tshark (subset)" "$TSHARK_PACKETS" - - - - -
-fi
-print_rows
-[[ -n $REPLAY_STATUS ]] && echo "listenprobe replay: $REPLAY_STATUS"
-[[ -n $TSHARK_SEC ]] && echo "tshark printed ${TSHARK_LINES} SYN/RST lines for ${TSHARK_PACKETS} packets; its rate is scaled per packet"
+    bare_ns=$(calc 'print s / n * 1e9' s="${B_SEC[$i]}" n="$n")
+    read -r pps xb vt < <(cols "$n" "${B_SEC[$i]}" "$bare_ns" "${TS_NS[$mode]:-}")
+    printf "$FMT" "$label" lp_bareloop "$n" "${B_SEC[$i]}" "$pps" "$xb" "$vt" "$(mb "${B_RSS[$i]}")"
+    if [[ -n ${R_SEC[$i]:-} ]]; then
+        read -r pps xb vt < <(cols "$n" "${R_SEC[$i]}" "$bare_ns" "${TS_NS[$mode]:-}")
+        printf "$FMT" "" "listenprobe replay" "$n" "${R_SEC[$i]}" "$pps" "$xb" "$vt" "$(mb "${R_RSS[$i]}")"
+        RATIO[$i]=$(calc 'if (b > 0) printf "%.2f", r / b' r="${R_SEC[$i]}" b="${B_SEC[$i]}")
+        [[ -n ${TS_NS[$mode]:-} ]] &&
+            SPEEDUP[$i]=$(calc 'if (r > 0) printf "%.0f", t / (r / n * 1e9)' r="${R_SEC[$i]}" n="$n" t="${TS_NS[$mode]}")
+    elif [[ -n ${R_FAIL[$i]:-} ]]; then
+        printf "$FMT" "" "listenprobe replay" "$n" failed - - - "$(mb "${R_RSS[$i]}")"
+    else
+        printf "$FMT" "" "listenprobe replay" "$n" - - - - -
+    fi
+done
+MODES=$(printf '%s\n' "${F_MODE[@]}" | awk '!seen[$0]++')
+for mode in $MODES; do
+    [[ -n ${TS_SEC[$mode]:-} ]] || continue
+    printf "$FMT" "$mode-$(( ${TS_PKTS[$mode]} / 1000 ))k" "tshark (subset)" "${TS_PKTS[$mode]}" "${TS_SEC[$mode]}" \
+        "$(rate "${TS_PKTS[$mode]}" "${TS_SEC[$mode]}")" - 1x "$(mb "${TS_RSS[$mode]}")"
+done
+for i in "${!F_LABEL[@]}"; do
+    [[ -n ${SKIP[$i]:-} ]] && echo "${F_LABEL[$i]}: skipped: ${SKIP[$i]}"
+    [[ -n ${R_FAIL[$i]:-} ]] && echo "${F_LABEL[$i]}: replay failed: ${R_FAIL[$i]} (counts as MISS)"
+done
+for mode in $MODES; do
+    [[ -n ${TS_NOTE[$mode]:-} ]] && echo "$mode: ${TS_NOTE[$mode]}; vs tshark is per packet"
+    [[ -n ${REPLAY_NOTE[$mode]:-} ]] && echo "$mode: replay ${REPLAY_NOTE[$mode]}"
+done
 echo
 
-RATIO="" SPEEDUP=""
-if [[ -n $REPLAY_SEC ]]; then
-    RATIO=$(awk -v r="$REPLAY_SEC" -v b="$BARE_SEC" 'BEGIN { if (b > 0) printf "%.2f", r / b }')
-    if [[ -n $TSHARK_NS ]]; then
-        SPEEDUP=$(awk -v r="$REPLAY_SEC" -v n="$PACKETS" -v t="$TSHARK_NS" 'BEGIN { if (r > 0) printf "%.0f", t / (r / n * 1e9) }')
-    fi
-fi
-
-# ---- big file -------------------------------------------------------------------------------
-BIG_RSS="" BIG_FAILED=""
-if (( BIG > 0 )); then
-    echo "== big file: ${BIG} packets, mode complete-close (every connection completes and closes)"
-    if gen_file complete-close "$BIG"; then
-        BIGF=$GEN_PATH
-        echo "big file: $GEN_NOTE"
-        warm "$BIGF"
-        measure 1 "$WORK/bigbare.out" "$BARELOOP" "$BIGF"
-        M_BARE_BIG_RSS=$M_RSS_KB
-        if (( M_RC == 0 )); then
-            read -r pps xb vt < <(cols "$BIG" "$M_SEC")
-            row lp_bareloop "$BIG" "$M_SEC" "$pps" "$xb" "$vt" "$(mb "$M_RSS_KB")"
-        else
-            row lp_bareloop "$BIG" "failed rc=$M_RC" - - - -
-        fi
-        if [[ -n $REPLAY_SEC || -n $REPLAY_FAILED_SEC ]]; then
-            measure 1 /dev/null "${LIMITED[@]}" "$LISTENPROBE" replay "$BIGF" --format json
-            BIG_RSS=$M_RSS_KB
-            if (( M_RC == 0 )); then
-                read -r pps xb vt < <(cols "$BIG" "$M_SEC")
-                row "listenprobe replay" "$BIG" "$M_SEC" "$pps" "$xb" "$vt" "$(mb "$M_RSS_KB")"
-            else
-                BIG_FAILED="$(failure "$M_RC") after ${M_SEC} s"
-                row "listenprobe replay" "$BIG" "failed" - - - "$(mb "$M_RSS_KB")"
-            fi
-        else
-            row "listenprobe replay" "$BIG" - - - - -
-        fi
-        print_rows
-        [[ -n $BIG_FAILED ]] && echo "listenprobe replay on the big file: $BIG_FAILED (peak RSS so far is shown)"
-        [[ -n $BIG_RSS ]] &&
-            echo "replay peak RSS: $(mb "$REPLAY_RSS") MB on ${PACKETS} packets (mix), $(mb "$BIG_RSS") MB on ${BIG} packets (complete-close); bare loop $(mb "$M_BARE_BIG_RSS") MB"
-    else
-        echo "big file skipped: $GEN_NOTE"
-    fi
-    echo
-fi
-
 # ---- targets --------------------------------------------------------------------------------
-# A failed or stopped replay is a MISS; a replay that never ran is n/a.
+# A failed or stopped replay is a MISS; a replay that never ran (not available, file skipped) is n/a.
+TFMT='%-70s %-24s %s\n'
 target() {  # target TEXT VALUE UNIT LIMIT OP FAILED
-    local text=$1 value=$2 unit=$3 limit=$4 op=$5 failed=$6 shown verdict_text
+    local text=$1 value=$2 unit=$3 limit=$4 op=$5 failed=$6 shown v
     if [[ -n $value ]]; then
         shown="${value}${unit}"
-        verdict_text=$(verdict "$value" "$limit" "$op")
-        [[ -n $failed ]] && { shown="${shown} (run failed)"; verdict_text=MISS; }
+        v=$(awk -v v="$value" -v t="$limit" -v op="$op" 'BEGIN {
+            ok = (op == "<=") ? (v <= t) : (op == ">=") ? (v >= t) : (v < t); print ok ? "PASS" : "MISS" }')
+        [[ -n $failed ]] && { shown="${shown} (run failed)"; v=MISS; }
     elif [[ -n $failed ]]; then
-        shown="run failed" verdict_text=MISS
+        shown="run failed" v=MISS
     else
-        shown="n/a" verdict_text="n/a"
+        shown="n/a" v="n/a"
     fi
-    printf '%-62s %-22s %s\n' "$text" "$shown" "$verdict_text"
+    printf "$TFMT" "$text" "$shown" "$v"
 }
 echo "== targets"
-printf '%-62s %-22s %s\n' target result verdict
-target "replay time <= ${TARGET_BARE_RATIO}x bare loop (${PACKETS} packets)" "$RATIO" x "$TARGET_BARE_RATIO" "<=" "$REPLAY_FAILED_SEC"
-target "replay >= ${TARGET_TSHARK_SPEEDUP}x faster than tshark per packet" "$SPEEDUP" x "$TARGET_TSHARK_SPEEDUP" ">=" "$REPLAY_FAILED_SEC"
-BIG_MB=""
-[[ -n $BIG_RSS ]] && BIG_MB=$(mb "$BIG_RSS")
-target "replay peak RSS < ${TARGET_BIG_RSS_MB} MB ($( (( BIG > 0 )) && echo "${BIG} packets, complete-close" || echo "big file skipped"))" "$BIG_MB" " MB" "$TARGET_BIG_RSS_MB" "<" "$BIG_FAILED"
+printf "$TFMT" target result verdict
+NC_FIRST="" NC_LAST=""   # the smallest and the largest never-close file measured
+for i in "${!F_LABEL[@]}"; do
+    label=${F_LABEL[$i]} mode=${F_MODE[$i]} n=${F_N[$i]}
+    fail=${R_FAIL[$i]:+failed}
+    rss=""
+    [[ -n ${R_SEC[$i]:-} || -n ${R_FAIL[$i]:-} ]] && rss=$(mb "${R_RSS[$i]}")
+    if [[ -n ${SKIP[$i]:-} ]]; then
+        printf "$TFMT" "$label: every target (file skipped)" "n/a" "n/a"
+        continue
+    fi
+    case $mode in
+    never-close)
+        target "$label: replay <= ${NC_RATIO}x bare loop" "${RATIO[$i]:-}" x "$NC_RATIO" "<=" "$fail"
+        target "$label: replay <= ${NC_RATIO_GOAL}x bare loop (goal)" "${RATIO[$i]:-}" x "$NC_RATIO_GOAL" "<=" "$fail"
+        target "$label: replay peak RSS <= ${NC_RSS_MB} MB" "$rss" " MB" "$NC_RSS_MB" "<=" "$fail"
+        target "$label: replay >= ${TSHARK_SPEEDUP}x faster than tshark per packet" "${SPEEDUP[$i]:-}" x "$TSHARK_SPEEDUP" ">=" "$fail"
+        [[ -z $NC_FIRST ]] || (( n < F_N[NC_FIRST] )) && NC_FIRST=$i
+        [[ -z $NC_LAST ]] || (( n > F_N[NC_LAST] )) && NC_LAST=$i
+        ;;
+    mix|complete-close)
+        if [[ $mode == mix ]]; then base=$BASE_MIX_RATIO; else base=$BASE_COMPLETE_CLOSE_RATIO; fi
+        lim=$(calc 'printf "%.2f", b * f' b="$base" f="$REGRESSION")
+        target "$label: replay <= ${lim}x bare (recorded ${base}x + 10 %)" "${RATIO[$i]:-}" x "$lim" "<=" "$fail"
+        [[ $mode == complete-close ]] &&
+            target "$label: replay peak RSS < ${CC_RSS_MB} MB" "$rss" " MB" "$CC_RSS_MB" "<" "$fail"
+        ;;
+    esac
+done
+# Flat memory: the largest never-close file against the smallest (a failed run's RSS is a lower bound).
+if [[ -n $NC_FIRST && -n $NC_LAST && $NC_FIRST != "$NC_LAST" ]]; then
+    a=$NC_FIRST b=$NC_LAST flat="" fail=""
+    [[ -n ${R_FAIL[$a]:-} || -n ${R_FAIL[$b]:-} ]] && fail=failed
+    if [[ -n ${R_SEC[$a]:-}${R_FAIL[$a]:-} && -n ${R_SEC[$b]:-}${R_FAIL[$b]:-} ]]; then
+        flat=$(calc 'if (a > 0) printf "%.2f", b / a' a="${R_RSS[$a]}" b="${R_RSS[$b]}")
+    fi
+    target "never-close flat: RSS ${F_LABEL[$b]} / ${F_LABEL[$a]} <= ${NC_FLAT}" "$flat" "" "$NC_FLAT" "<=" "$fail"
+    (( F_N[a] < 6400000 )) &&
+        echo "note: ${F_LABEL[$a]} ends before 64 s of capture time (about 6.4M packets): its connections are still growing"
+elif printf '%s\n' "${F_MODE[@]}" | grep -qx never-close; then
+    printf "$TFMT" "never-close flat: needs two never-close files" "n/a" "n/a"
+fi
+echo
+echo "bench: $(( $(date +%s) - START )) s in all; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" 'BEGIN { exit !(l > n) }'; then
+    echo "warning: the host was busy at the end (load above CPU count): timings may be noisy"
+fi
 exit 0

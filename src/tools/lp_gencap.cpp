@@ -20,9 +20,22 @@
 // plus non-TCP noise (DNS over UDP, ICMP and ICMPv6 echo, ARP, neighbour discovery, statsd).
 // --mode complete-close makes every connection a complete one, and the generator stops opening
 // connections before the end so that every connection in the file also closes in it.
+// --mode never-close is a SYN flood / load-test shape in which no connection ever closes:
+//   established   70%: SYN, SYN-ACK, final ACK, then nothing (no data, no FIN, no RST)
+//   half-open     20%: SYN, SYN-ACK and its five retransmissions 1, 2, 4, 8, 16 s apart (as in
+//                 the mix), never an ACK
+//   client-reset  10%: SYN, SYN-ACK, RST from the client
+// at a constant arrival rate (Poisson, no per-second rate changes), so the number of connections
+// seen within any 64 s of capture time is steady once 64 s have passed (6.4M packets at the
+// default --pps): the memory of a streaming analyzer that forgets idle connections stays flat
+// however long the file. No client address and port pair is used twice in the file: regular
+// clients take ephemeral ports in turn from 8192 addresses, flood and scanner sources from some
+// 122k addresses, each source its own ports in turn (a source whose ports are used up hands over
+// to the next one).
 //
-// Same arguments, same bytes. In --mode mix the first K packets of an N-packet file are the
-// K-packet file with the same arguments, so a small prefix can stand for a big file.
+// Same arguments, same bytes. In --mode mix and --mode never-close the first K packets of an
+// N-packet file are the K-packet file with the same arguments, so a small prefix can stand for a
+// big file.
 #include <pcap/pcap.h>
 
 #include <CLI/CLI.hpp>
@@ -44,6 +57,7 @@ namespace lp {
 namespace {
 
 // Bump whenever the bytes written for the same arguments change (the benchmark caches files by it).
+// Adding --mode never-close left the bytes of the other modes as they were.
 constexpr const char* kFormatVersion = "lp_gencap/1";
 
 constexpr uint64_t kNs = 1;
@@ -101,9 +115,9 @@ private:
 // The model.
 
 enum class LinkType { En10mb, LinuxSll, LinuxSll2, Raw };
-enum class Mode { Mix, CompleteClose };
+enum class Mode { Mix, CompleteClose, NeverClose };
 
-enum class Kind : uint8_t { Complete, HalfOpen, Refused, AckDropped, SynDropped, ClientReset, MidStream, Noise };
+enum class Kind : uint8_t { Complete, HalfOpen, Refused, AckDropped, SynDropped, ClientReset, MidStream, Established, Noise };
 
 // What a packet is; TCP kinds first.
 enum class PktKind : uint8_t {
@@ -224,6 +238,7 @@ public:
                     "Content-Length: 8192\r\n\r\n") {
         client_port_.resize(kClientPool);
         for (auto& p : client_port_) p = static_cast<uint16_t>(32768 + rng_.below(61000 - 32768));
+        if (o_.mode == Mode::NeverClose) host_uses_.assign(kHostSpace, 0);
         double w = 0;
         for (unsigned i = 0; i < o_.listeners; ++i) w += 1.0 / (i + 1);
         double acc = 0;
@@ -360,6 +375,9 @@ private:
             break;
         case Kind::MidStream:
             converse(c, t, request_len(), rng_.chance(0.5));
+            break;
+        case Kind::Established:  // the handshake and nothing after it
+            handshake(c, t);
             break;
         case Kind::Refused:
             add(t, kToServer, SYN, c.cseq - 1, 0, 0, 0, 0, PktKind::TcpSyn);
@@ -500,6 +518,7 @@ private:
     Kind pick_kind() {
         if (o_.mode == Mode::CompleteClose) return Kind::Complete;
         const double u = rng_.uniform();
+        if (o_.mode == Mode::NeverClose) return u < 0.70 ? Kind::Established : u < 0.90 ? Kind::HalfOpen : Kind::ClientReset;
         if (u < 0.70) return Kind::Complete;
         if (u < 0.76) return Kind::HalfOpen;
         if (u < 0.84) return Kind::Refused;
@@ -528,7 +547,9 @@ private:
         f.cmss = f.profile == kBare ? 1460 : (f.v6 ? 1440 : 1460);
         const unsigned hops = 3 + rng_.below(12);
         f.cttl = static_cast<uint8_t>((f.profile == kWindows ? 128 : 64) - hops);
-        if (kind == Kind::HalfOpen || kind == Kind::ClientReset) {  // spoofed floods and scanners
+        if (o_.mode == Mode::NeverClose) {
+            unique_source(kind, f);
+        } else if (kind == Kind::HalfOpen || kind == Kind::ClientReset) {  // spoofed floods and scanners
             f.host = kClientPool + 256 + rng_.below(kHostSpace - kClientPool - 512);
             f.cport = static_cast<uint16_t>(1024 + rng_.below(64512));
         } else {
@@ -550,11 +571,40 @@ private:
         }
     }
 
+    // --mode never-close: the same hosts as the mix, but no address and port pair twice in the
+    // file. Regular clients take their ports in turn (32768-60999, from a random start), flood
+    // and scanner sources theirs in turn too (1024-65535, from a start hashed from the seed and
+    // the host); a host whose ports are all used passes the connection on to the next host.
+    void unique_source(Kind kind, Flow& f) {
+        const bool regular = kind == Kind::Established;
+        const uint32_t first = regular ? 256 : kClientPool + 256;
+        const uint32_t hosts = regular ? kClientPool : kHostSpace - kClientPool - 512;
+        const uint32_t ports = regular ? 61000 - 32768 : 64512;
+        uint32_t i = rng_.below(hosts);
+        for (uint32_t tried = 0; host_uses_[first + i] >= ports; i = (i + 1) % hosts) {
+            if (++tried == hosts) {
+                sources_exhausted_ = true;  // run() reports it; far beyond any file size in use
+                break;
+            }
+        }
+        f.host = first + i;
+        const uint32_t k = host_uses_[f.host]++;
+        if (regular) {
+            uint16_t& p = client_port_[i];
+            f.cport = p;
+            p = p >= 60999 ? 32768 : static_cast<uint16_t>(p + 1);
+        } else {
+            uint64_t x = o_.seed ^ (0x666c6f6f64000000ULL + f.host);
+            f.cport = static_cast<uint16_t>(1024 + (Rng::splitmix(x) % ports + k) % ports);
+        }
+    }
+
     // Average packets per connection and per noise event, from a throwaway run, so that the
     // arrival rates give the packet rate asked for.
     void calibrate() {
         const Rng saved = rng_;
         const auto saved_ports = client_port_;
+        const auto saved_uses = host_uses_;
         rng_ = Rng(o_.seed ^ 0x63616c6962726174ULL);
         constexpr int kRuns = 20000;
         uint64_t tcp = 0, noise = 0;
@@ -574,12 +624,15 @@ private:
         scratch_.clear();
         rng_ = saved;
         client_port_ = saved_ports;
+        host_uses_ = saved_uses;
         pkts_per_conn_ = static_cast<double>(tcp) / kRuns;
         pkts_per_noise_ = static_cast<double>(noise) / kRuns;
     }
 
-    // Rate multiplier of a second of capture time, 0.5-2 (log-uniform), from the seed alone.
+    // Rate multiplier of a second of capture time, 0.5-2 (log-uniform), from the seed alone;
+    // constant in --mode never-close.
     double rate_factor(uint64_t t) const {
+        if (o_.mode == Mode::NeverClose) return 1.0;
         uint64_t x = o_.seed * 0x9e3779b97f4a7c15ULL + t / kSec;
         const double u = static_cast<double>(Rng::splitmix(x) >> 11) * 0x1.0p-53;
         return std::exp((u * 2 - 1) * std::log(2.0));
@@ -640,6 +693,8 @@ private:
     Rng rng_;
     Pattern request_, response_;
     std::vector<uint16_t> client_port_;
+    std::vector<uint32_t> host_uses_;  // --mode never-close: connections opened by each host
+    bool sources_exhausted_ = false;
     std::vector<double> listener_cdf_;
     std::vector<Pkt> scratch_;
     std::vector<Pkt*> server_;
@@ -1059,6 +1114,12 @@ bool Generator::run() {
     }
 
     const bool write_error = pcap_dump_flush(dumper) != 0 || std::ferror(fp) != 0;
+    if (sources_exhausted_) {
+        fmt::print(stderr, "lp_gencap: {}: every client address and port pair is used: the file would reuse some\n", o_.out);
+        pcap_dump_close(dumper);
+        pcap_close(dead);
+        return false;
+    }
     pcap_dump_close(dumper);
     pcap_close(dead);
     if (write_error) {
@@ -1088,8 +1149,9 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"en10mb", "linux_sll", "linux_sll2", "raw"}))->capture_default_str();
     app.add_option("--ipv6-share", o.v6_share, "share of IPv6 connections")->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--listeners", o.listeners, "number of listening ports")->check(CLI::Range(1u, 64u))->capture_default_str();
-    app.add_option("--mode", mode, "mix, or complete-close (every connection completes and closes)")
-        ->check(CLI::IsMember({"mix", "complete-close"}))->capture_default_str();
+    app.add_option("--mode", mode, "mix, complete-close (every connection completes and closes) or never-close "
+                                   "(handshakes that never close: 70% established, 20% half-open, 10% client reset)")
+        ->check(CLI::IsMember({"mix", "complete-close", "never-close"}))->capture_default_str();
     app.add_option("--pps", o.pps, "mean packets per second of capture time")->check(CLI::Range(1.0, 1e8))->capture_default_str();
     app.add_option("--noise-share", o.noise_share, "share of non-TCP packets")->check(CLI::Range(0.0, 0.9))->capture_default_str();
     app.add_option("--snaplen", o.snaplen, "snap length")->check(CLI::Range(96, 65535))->capture_default_str();
@@ -1105,7 +1167,7 @@ int main(int argc, char** argv) {
     }
     o.link = link == "linux_sll" ? lp::LinkType::LinuxSll : link == "linux_sll2" ? lp::LinkType::LinuxSll2
            : link == "raw" ? lp::LinkType::Raw : lp::LinkType::En10mb;
-    o.mode = mode == "complete-close" ? lp::Mode::CompleteClose : lp::Mode::Mix;
+    o.mode = mode == "complete-close" ? lp::Mode::CompleteClose : mode == "never-close" ? lp::Mode::NeverClose : lp::Mode::Mix;
     lp::Generator g(o);
     return g.run() ? 0 : 1;
 }
