@@ -28,8 +28,12 @@ for f in bin/listenprobe share/listenprobe/probes/all.toml share/listenprobe/pro
 done
 # No path into the build or source tree in what is installed (the binary stripped of its
 # debug information, which names the sources it was compiled from, as any debug info does).
+# A sanitizer build keeps source file names for its reports: there only the plan
+# directory and the build directory must not appear.
 strip -o "$work/stripped" "$bin"
-named=$( (grep -rlF -e "$build" -e "$src" "$p" --exclude=listenprobe; grep -lF -e "$build" -e "$src" "$work/stripped") || true)
+pats=(-e "$build" -e "$src/probes")
+grep -q '^LP_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" || pats+=(-e "$src")
+named=$( (grep -rlF "${pats[@]}" "$p" --exclude=listenprobe; grep -lF "${pats[@]}" "$work/stripped") || true)
 if [[ -n $named ]]; then
     bad "installed files name the build or source directory: $named"
 else
