@@ -72,8 +72,9 @@ num "$BASE_MIX_RATIO" && num "$BASE_COMPLETE_CLOSE_RATIO" || die "BASE_*_RATIO m
 
 # FILES -> parallel arrays F_LABEL F_MODE F_N.
 F_LABEL=() F_MODE=() F_N=()
+file_re='^(mix|complete-close|never-close)-([0-9]+)([kKM]?)$'
 for f in $FILES; do
-    [[ $f =~ ^(mix|complete-close|never-close)-([0-9]+)([kKM]?)$ ]] ||
+    [[ $f =~ $file_re ]] ||
         die "bad file '$f': want MODE-COUNT, MODE one of mix, complete-close, never-close, e.g. never-close-8M"
     n=${BASH_REMATCH[2]}
     case ${BASH_REMATCH[3]} in k|K) n=$(( n * 1000 ));; M) n=$(( n * 1000000 ));; esac

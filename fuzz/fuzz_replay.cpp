@@ -65,7 +65,7 @@ std::optional<lp::Endpoint> replay(const std::string& path, std::optional<lp::En
     for (const auto& l : a.listeners) {
         if (hint) check(l.listener == *hint);
         // The contract's shapes: a capacity comes with its backlog (Linux: capacity - 1),
-        // counts are not negative, states are one of the names CONTRACT.md lists.
+        // counts are not negative, states are one of the names docs/contract.md lists.
         check(l.capacity.has_value() == l.backlog.has_value());
         if (l.capacity) check(*l.capacity >= 1 && *l.backlog == *l.capacity - 1);
         if (l.retries) check(*l.retries >= 0);

@@ -43,7 +43,7 @@ need_root() { [[ $(id -u) -eq 0 ]] || die "must run as root (network namespaces)
 
 ns_exists() { ip netns list | awk '{print $1}' | grep -qxF "$1"; }
 
-# Finds a helper program built from src/tools: $LP_BUILD, then the usual build dirs.
+# Finds a helper program built from tools/: $LP_BUILD, then the usual build dirs.
 find_tool() {
     local name=$1 d
     for d in "${LP_BUILD:-}" "$ROOT_DIR/build" "$ROOT_DIR/build-lab"; do

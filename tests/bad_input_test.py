@@ -6,7 +6,7 @@ Usage: bad_input_test.py LISTENPROBE [--only SUBSTRING] [--keep]
 Every input is generated here at run time (pcap and pcapng written with struct),
 except the inputs fuzzing found, kept as fuzz/corpus/fuzz_replay/regress-*.
 Each row runs in a fresh directory and checks the exit-status contract
-(CONTRACT.md: 0 done, 1 input unusable, 2 usage, 3 privilege):
+(docs/contract.md: 0 done, 1 input unusable, 2 usage, 3 privilege, 130 interrupted):
 
   * the exit status is the expected one and the process was not killed by a signal;
   * an error exit prints exactly one line on stderr, starting with "listenprobe: ";
@@ -119,7 +119,7 @@ def ng_epb(ifc, t, data):
 class Row:
     def __init__(self, name, args, rc, files=None, packets=None, skipped=None, listeners=None, stderr_has=None,
                  as_nobody=False, stdin=None, stdout_to=None, setup=None, outputs=(), note_has=None, check=None,
-                 wrap=None, planted=None, after=None):
+                 wrap=None, planted=None, after=None, quiet=False, no_json=False, stdout_has=None):
         self.name, self.args, self.rc = name, args, rc
         self.files = files or {}          # name -> bytes, written into the row's directory
         self.packets, self.skipped, self.listeners = packets, skipped, listeners
@@ -132,6 +132,9 @@ class Row:
         self.planted = planted            # prefix of files the wrapper plants (not leftovers)
         self.after = after                # fn(row directory) -> error text, or a false value
         self.outputs = set(outputs)       # files the row creates when it succeeds
+        self.quiet = quiet                # nothing at all on stderr (a success, or a closed pipe)
+        self.no_json = no_json            # stdout is not checked as JSON (a closed pipe took it)
+        self.stdout_has = stdout_has      # regular expression stdout must match
 
 
 def xml_error(name):
@@ -177,7 +180,10 @@ def rows():
     r.append(Row("truncated pcapng section header", ["replay", "in"], 1, {"in": ng_shb()[:20]}))
     r.append(Row("pcapng section header without interface", ["replay", "in"], 1, {"in": ng_shb()},
                  stderr_has="Interface Description"))
-    r.append(Row("pcap header, no records", ["replay", "in"], 0, {"in": pcap_header()}, packets=0, listeners=0))
+    # No listener at all: replay and timeline agree (exit 1, one line).
+    r.append(Row("pcap header, no records", ["replay", "in"], 1, {"in": pcap_header()}, stderr_has="no listener"))
+    r.append(Row("pcap header, no records: timeline", ["timeline", "in", "-o", "t.svg"], 1, {"in": pcap_header()},
+                 stderr_has="no listener in the capture"))
     r.append(Row("truncated last record", ["replay", "in"], 0, {"in": good + pcap_record(1000.003, hs[2][1])[:30]},
                  packets=3, skipped=0, listeners=1, note_has="truncated"))
     r.append(Row("truncated last record header", ["replay", "in"], 0,
@@ -190,9 +196,9 @@ def rows():
     r.append(Row("snaplen 0", ["replay", "in"], 0, {"in": pcap(hs, snaplen=0)}, packets=3, skipped=0, listeners=1))
     r.append(Row("snaplen huge", ["replay", "in"], 0, {"in": pcap(hs, snaplen=0xFFFFFFFF)}, packets=3, skipped=0,
                  listeners=1))
-    r.append(Row("snaplen 40, frames cut at 40 bytes", ["replay", "in"], 0,
+    r.append(Row("snaplen 40, frames cut at 40 bytes", ["replay", "in"], 1,
                  {"in": pcap_header(snaplen=40) + b"".join(pcap_record(t, d[:40], origlen=len(d)) for t, d in hs)},
-                 packets=3, skipped=3, listeners=0))
+                 stderr_has="no listener"))
     r.append(Row("record caplen 0", ["replay", "in"], 0,
                  {"in": pcap(hs) + pcap_record(1000.01, b"")}, packets=4, skipped=1, listeners=1))
     r.append(Row("record caplen beyond any snaplen", ["replay", "in"], 1,
@@ -213,9 +219,8 @@ def rows():
     r.append(Row("pcapng, a timestamp far beyond 2200 (found by fuzz_replay)", ["replay", "in"], 0,
                  {"in": ng + huge_ts}, packets=4, skipped=1, listeners=1, note_has="out of range"))
     isb = ng_block(5, struct.pack("<III", 0, 0x5F5E1, 0))
-    r.append(Row("pcapng with statistics but no packet: no duration", ["replay", "in"], 0,
-                 {"in": ng_shb() + ng_idb(1) + isb}, packets=0, listeners=0,
-                 check=lambda out: "duration_s" in out["source"] and f"duration_s {out['source']['duration_s']}"))
+    r.append(Row("pcapng with statistics but no packet", ["replay", "in"], 1,
+                 {"in": ng_shb() + ng_idb(1) + isb}, stderr_has="no listener"))
     r.append(Row("pcapng, packet names an interface that does not exist", ["replay", "in"], 1,
                  {"in": ng_shb() + ng_idb(1) + ng_epb(5, 1000.0, hs[0][1])}))
 
@@ -280,8 +285,8 @@ def rows():
     r.append(Row("tcpdump text with binary junk lines", ["replay", "in"], 0, {"in": text}, packets=3, listeners=1))
     r.append(Row("tcpdump text with binary junk lines, on stdin", ["replay", "-"], 0, stdin=text, packets=3,
                  listeners=1))
-    r.append(Row("tcpdump text, one over-long line only", ["replay", "in"], 0,
-                 {"in": b"12:00:00.000000 IP " + b"9" * 300000}, packets=0, skipped=1, listeners=0))
+    r.append(Row("tcpdump text, one over-long line only", ["replay", "in"], 1,
+                 {"in": b"12:00:00.000000 IP " + b"9" * 300000}, stderr_has="no listener"))
     r.append(Row("tcpdump text printed with -t", ["replay", "in"], 1,
                  {"in": b"IP 10.9.0.1.40000 > 10.9.0.2.8080: Flags [S], seq 1000, win 65535, length 0\n"},
                  stderr_has="-t"))
@@ -299,8 +304,8 @@ def rows():
                  {"in": b"00:11:22:33:44:55 > 66:77:88:99:aa:bb, ethertype IPv4 (0x0800), length 74: 10.9.0.1.40000 > "
                         b"10.9.0.2.8080: Flags [S], seq 1000, win 65535, length 0\n"}, stderr_has="-t"))
     # Not "printed with -t": the times are there, out of range (skipped, with a note).
-    r.append(Row("tcpdump text, times out of range only", ["replay", "in"], 0, note_has="out of range",
-                 listeners=0, files={"in": b"123456:00:00.000000 IP 10.9.0.1.40000 > 10.9.0.2.8080: Flags [S], seq 1, win 1, "
+    r.append(Row("tcpdump text, times out of range only", ["replay", "in"], 1, stderr_has="no listener",
+                 files={"in": b"123456:00:00.000000 IP 10.9.0.1.40000 > 10.9.0.2.8080: Flags [S], seq 1, win 1, "
                         b"length 0\n9999999999.999999 IP 10.9.0.1.40000 > 10.9.0.2.8080: Flags [S], seq 1, win 1, "
                         b"length 0\n"}))
 
@@ -338,16 +343,74 @@ def rows():
                  stdout_to="/dev/full", stderr_has="stdout"))
 
     # ---- usage
-    for bad in ("10.9.0.2", "10.9.0.2:0", "10.9.0.2:65536", "10.9.0.2:-1", "fd09::2:80", "[fd09::2]80",
-                "[fd09::2:80", "host.example:80", "10.9.0.256:80", ":80", ""):
-        r.append(Row(f"bad --listener {bad!r}", ["replay", "in", "--listener", bad], 2, {"in": good}))
+    for bad, says in (("10.9.0.2", "has no port"), ("10.9.0.2:0", "port 0 is out of range 1..65535"),
+                      ("10.9.0.2:65536", "port 65536 is out of range 1..65535"),
+                      ("10.9.0.2:-1", "port -1 is out of range"),
+                      ("fd09::2:80", "an IPv6 address needs brackets: [fd09::2]:80"),
+                      ("[fd09::2]80", "want ':' and a port after ']'"), ("[fd09::2:80", "missing ']'"),
+                      ("10.9.0.256:80", "'10.9.0.256' is not a valid IPv4 address"), (":80", "has an empty host"),
+                      ("10.9.0.2:", "has an empty port"), ("", "--listener is empty"),
+                      ("10.9.0.2:no-such-service", "unknown TCP service 'no-such-service'"),
+                      ("[10.9.0.2]:80", "brackets are for IPv6")):
+        r.append(Row(f"bad --listener {bad!r}", ["replay", "in", "--listener", bad], 2, {"in": good},
+                     stderr_has=says))
+        r.append(Row(f"bad --listener {bad!r}, timeline", ["timeline", "in", "--listener", bad, "-o", "t.svg"], 2,
+                     {"in": good}, stderr_has=says))
+    r.append(Row("--listener of the other family than -4", ["replay", "in", "--listener", "[fd09::2]:80", "-4"], 2,
+                 {"in": good}, stderr_has="is an IPv6 address, but -4 was given"))
+    r.append(Row("-4 and -6 together", ["replay", "in", "-4", "-6"], 2, {"in": good}))
+    # A well-formed name that does not resolve (RFC 6761 .invalid): the target is unusable.
+    for sub in (["replay", "in"], ["timeline", "in", "-o", "t.svg"]):
+        r.append(Row(f"{sub[0]} --listener that does not resolve", sub + ["--listener", "no-such-host.invalid:80"], 1,
+                     {"in": good}, stderr_has="--listener: cannot resolve no-such-host.invalid"))
+        # --listener that matches nothing: replay and timeline say so alike, exit 1.
+        r.append(Row(f"{sub[0]} --listener that matches no listener", sub + ["--listener", "10.9.0.3:80"], 1,
+                     {"in": good}, stderr_has="no listener 10.9.0.3:80 in the capture"))
+        r.append(Row(f"{sub[0]} --listener, right address, other port", sub + ["--listener", "10.9.0.2:8081"], 1,
+                     {"in": good}, stderr_has="no listener 10.9.0.2:8081 in the capture"))
+    # Host and service names: resolved once, the address in the output.
+    lo = bytes([127, 0, 0, 1])
+    lo_hs = [(1000.0, eth(ipv4(lo, lo, tcp(40000, 80, SYN, 1000, opts=OPTS_SYN)))),
+             (1000.001, eth(ipv4(lo, lo, tcp(80, 40000, SYN | ACK, 5000, 1001, opts=OPTS_SYN)))),
+             (1000.002, eth(ipv4(lo, lo, tcp(40000, 80, ACK, 1001, 5001))))]
+    r.append(Row("--listener localhost:http -4 (name and service)", ["replay", "in", "--listener", "localhost:http", "-4"],
+                 0, {"in": pcap(lo_hs)}, packets=3, listeners=1,
+                 note_has="--listener localhost:http resolved to 127.0.0.1:80",
+                 check=lambda out: (out["listeners"][0]["address"], out["listeners"][0]["port"]) != ("127.0.0.1", 80)
+                 and f"listener {out['listeners'][0]['address']}:{out['listeners'][0]['port']}"))
+    r.append(Row("timeline --listener localhost:80 -4", ["timeline", "in", "--listener", "localhost:80", "-4",
+                                                          "-o", "t.svg"], 0, {"in": pcap(lo_hs)}, outputs=["t.svg"]))
+    # A closed pipe (`listenprobe replay f | head -c1`): quiet, exit 0. Enough connections that
+    # the report is far larger than a pipe holds.
+    many = []
+    for i in range(1500):
+        many += handshake4(sport=20000 + i, t0=1000.0 + i * 0.01)
+    big = pcap(many)
+    closed_pipe = lambda cmd: ["bash", "-c", '"$0" "$@" | head -c1 >/dev/null; exit "${PIPESTATUS[0]}"'] + cmd
+    for fmt in ("json", "text"):
+        r.append(Row(f"stdout closed early ({fmt})", ["replay", "in", "--format", fmt], 0, {"in": big},
+                     wrap=closed_pipe, quiet=True, no_json=True))
+    r.append(Row("stdout closed early (plans)", ["plans"], 0, wrap=lambda cmd: ["bash", "-c",
+                 '"$0" "$@" | true; exit "${PIPESTATUS[0]}"'] + cmd, quiet=True, no_json=True))
+    r.append(Row("--version", ["--version"], 0, quiet=True,
+                 stdout_has=r"^listenprobe \d+\.\d+\.\d+ \(commit [^)]+\)\n$"))
     r.append(Row("unknown subcommand", ["frobnicate"], 2, stderr_has="frobnicate"))
     r.append(Row("no subcommand", [], 2))
     r.append(Row("replay without FILE", ["replay"], 2))
     r.append(Row("unknown option", ["replay", "in", "--colour"], 2, {"in": good}))
     r.append(Row("--format xml", ["replay", "in", "--format", "xml"], 2, {"in": good}))
-    r.append(Row("probe target without port", ["probe", "10.9.0.2"], 2))
-    r.append(Row("probe target port 0", ["probe", "10.9.0.2:0"], 2))
+    r.append(Row("probe target without port", ["probe", "10.9.0.2"], 2, stderr_has="target '10.9.0.2' has no port"))
+    r.append(Row("probe target port 0", ["probe", "10.9.0.2:0"], 2, stderr_has="port 0 is out of range"))
+    r.append(Row("probe target port 65536", ["probe", "10.9.0.2:65536"], 2, stderr_has="port 65536 is out of range"))
+    r.append(Row("probe empty target", ["probe", ""], 2, stderr_has="target is empty"))
+    r.append(Row("probe empty host", ["probe", ":80"], 2, stderr_has="has an empty host"))
+    r.append(Row("probe IPv6 without brackets", ["probe", "fd09::2:80"], 2,
+                 stderr_has="an IPv6 address needs brackets: [fd09::2]:80"))
+    r.append(Row("probe unknown service", ["probe", "10.9.0.2:no-such-service"], 2, stderr_has="unknown TCP service"))
+    r.append(Row("probe -6 with an IPv4 target", ["probe", "-6", "10.9.0.2:80"], 2,
+                 stderr_has="is an IPv4 address, but -6 was given"))
+    r.append(Row("probe a name that does not resolve", ["probe", "no-such-host.invalid:80"], 1,
+                 stderr_has="target: cannot resolve no-such-host.invalid"))
 
     # ---- inputs fuzzing found (fuzz/corpus/fuzz_replay/regress-*): no crash, exit 0 or 1
     if REGRESS.is_dir():
@@ -407,6 +470,14 @@ def run_row(binary, row, base):
             errs.append(f"stderr does not mention {row.stderr_has!r}: {err.strip()[:200]!r}")
         if p.stdout:
             errs.append(f"an error exit printed on stdout: {p.stdout[:200]!r}")
+    elif row.quiet and err:
+        errs.append(f"stderr is not empty: {err[:300]!r}")
+    if p.returncode == 0 and row.stdout_has:
+        import re
+        if not re.search(row.stdout_has, p.stdout.decode("utf-8", "replace")):
+            errs.append(f"stdout does not match {row.stdout_has!r}: {p.stdout[:200]!r}")
+    if p.returncode != 0 or row.no_json:
+        pass
     elif row.args and row.args[0] == "replay" and not row.stdout_to:
         try:
             out = json.loads(p.stdout)
@@ -444,6 +515,69 @@ def run_row(binary, row, base):
 run_row.n = 0
 
 
+def signal_rows(binary, base):
+    """SIGINT/SIGTERM while replay or timeline reads a pipe that stays open: they stop reading,
+    report what was read (warning `interrupted`, a source note), one line on stderr, exit 128+N.
+    Yields (name, errors, exit status, stderr line)."""
+    import signal
+    frames = []
+    for i in range(5):
+        frames += handshake4(sport=30000 + i, t0=1000.0 + i)
+    data = pcap(frames)
+    cases = [("SIGINT during replay of a pipe", ["replay", "-", "--format", "json", "--timeline", "t.svg"],
+              signal.SIGINT, 130, ["t.svg"]),
+             ("SIGTERM during replay of a pipe", ["replay", "-", "--format", "json"], signal.SIGTERM, 143, []),
+             ("SIGINT during timeline of a pipe", ["timeline", "-", "-o", "t.txt"], signal.SIGINT, 130, ["t.txt"])]
+    for name, args, sig, rc, outputs in cases:
+        d = base / f"sig{signal_rows.n}"
+        signal_rows.n += 1
+        d.mkdir()
+        errs = []
+        p = subprocess.Popen([binary] + args, cwd=d, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        p.stdin.write(data)
+        p.stdin.flush()
+        time.sleep(0.5)  # the records are read; the pipe stays open
+        t0 = time.monotonic()
+        p.send_signal(sig)
+        try:
+            out, err = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            errs.append("still running 10 s after the signal")
+        dt = time.monotonic() - t0
+        err = err.decode("utf-8", "replace")
+        lines = err.splitlines()
+        if p.returncode != rc:
+            errs.append(f"exit {p.returncode}, expected {rc}")
+        if len(lines) != 1 or not lines[0].startswith("listenprobe: interrupted by "):
+            errs.append(f"stderr is not one 'listenprobe: interrupted by' line: {err[:300]!r}")
+        if dt > 2:
+            errs.append(f"took {dt:.1f} s to stop")
+        if args[0] == "replay":
+            try:
+                doc = json.loads(out)
+                if len(doc["listeners"]) != 1 or doc["listeners"][0]["connections_total"] != 5:
+                    errs.append(f"the partial report lacks the 5 connections read: {doc['listeners']}")
+                elif "interrupted" not in [w["code"] for w in doc["listeners"][0]["warnings"]]:
+                    errs.append("no warning 'interrupted'")
+                if not any("interrupted" in n for n in doc["source"].get("notes", [])):
+                    errs.append("no source note says interrupted")
+            except ValueError as e:
+                errs.append(f"stdout is not one JSON object ({e}): {out[:200]!r}")
+        for f in outputs:
+            if not (d / f).is_file() or (d / f).stat().st_size == 0:
+                errs.append(f"{f} was not written")
+        extra = [f for f in listing(d) if f not in outputs]
+        if extra:
+            errs.append(f"files left behind: {extra}")
+        yield name, errs, p.returncode, (lines[0] if lines else "")
+
+
+signal_rows.n = 0
+
+
 def main():
     args = sys.argv[1:]
     if not args:
@@ -474,6 +608,17 @@ def main():
             else:
                 passed += 1
                 print(f"ok   {row.name}: exit {rc}, {dt:.2f} s" + (f"  | {line}" if line else ""))
+        for name, errs, rc, line in signal_rows(binary, base):
+            if only and only not in name:
+                continue
+            if errs:
+                failed += 1
+                print(f"FAIL {name} (exit {rc})")
+                for e in errs:
+                    print(f"     {e}")
+            else:
+                passed += 1
+                print(f"ok   {name}: exit {rc}  | {line}")
     finally:
         if keep or failed:
             print(f"work dir kept: {base}")

@@ -1,5 +1,7 @@
-// listenprobe: the command line (CONTRACT.md). Every path to the analyzer goes
+// listenprobe: the command line (docs/contract.md). Every path to the analyzer goes
 // source -> tracker -> inference -> report; `probe` adds a sender in front.
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -11,7 +13,9 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 
+#include "cli/target.hpp"
 #include "inference/engine.hpp"
 #include "probe/plan.hpp"
 #include "probe/probe.hpp"
@@ -24,6 +28,72 @@
 namespace {
 
 using namespace lp;
+
+// Set by SIGINT, SIGTERM or SIGHUP during a replay: stop reading, analyze what was read.
+// What the reader already holds (stdio buffers, the pipe) is still read for up to a
+// second (SIGALRM then ends a read that blocks), so a pipe that stays open cannot hold
+// the report back, and the packets before the signal are not lost.
+volatile std::sig_atomic_t g_replay_signal = 0;
+volatile std::sig_atomic_t g_drain_over = 0;
+void on_replay_signal(int sig) {
+    if (!g_replay_signal) ::alarm(1);
+    g_replay_signal = sig;
+}
+void on_drain_alarm(int) { g_drain_over = 1; }
+
+// While reading: no SA_RESTART, so the alarm interrupts a read blocked on a pipe.
+// Afterwards (analysis, output): SA_RESTART, so a signal cannot cut a write short.
+// SA_RESETHAND: a second signal ends the process as usual.
+void catch_replay_signals(bool reading) {
+    struct sigaction sa{};
+    sa.sa_handler = on_replay_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND | (reading ? 0 : SA_RESTART);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+        struct sigaction old{};
+        sigaction(sig, nullptr, &old);
+        if (!reading && old.sa_handler != on_replay_signal) continue;  // already reset by a first signal
+        sigaction(sig, &sa, nullptr);
+    }
+    struct sigaction al{};
+    al.sa_handler = reading ? on_drain_alarm : SIG_DFL;
+    sigemptyset(&al.sa_mask);
+    sigaction(SIGALRM, &al, nullptr);
+}
+
+// A signal came before the input could even be recognised: nothing to report.
+struct InterruptedEarly {};
+
+const char* signal_name(int sig) {
+    switch (sig) {
+        case SIGINT: return "SIGINT";
+        case SIGTERM: return "SIGTERM";
+        case SIGHUP: return "SIGHUP";
+        default: return "a signal";
+    }
+}
+
+// The reader of stdout went away (`listenprobe replay f | head -1`): end quietly.
+struct StdoutClosed {};
+
+bool stdout_broken_pipe(int err) {
+    if (err == EPIPE) return true;
+    struct stat st{};
+    if (::fstat(STDOUT_FILENO, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) return false;
+    pollfd p{STDOUT_FILENO, POLLOUT, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
+// Flushes stdout: a closed pipe ends quietly (StdoutClosed), another failure is an error.
+void finish_stdout() {
+    errno = 0;
+    std::cout.flush();
+    const bool ok = std::cout && std::fflush(stdout) == 0 && !std::ferror(stdout);
+    if (ok) return;
+    const int err = errno;
+    if (stdout_broken_pipe(err)) throw StdoutClosed{};
+    throw InputError(std::string("stdout: write error: ") + std::strerror(err ? err : EIO));
+}
 
 struct OutputOpts {
     std::string format;  // "", "text", "json"
@@ -39,8 +109,15 @@ std::string resolve_format(const OutputOpts& o) {
     return stdout_is_terminal() ? "text" : "json";
 }
 
+// The same words and exit status for replay and timeline when the capture has no listener.
+void require_listener(const Analysis& a, const std::optional<Endpoint>& wanted) {
+    if (!a.listeners.empty()) return;
+    if (wanted) throw InputError("no listener " + wanted->str() + " in the capture (no SYN or SYN-ACK of it seen)");
+    throw InputError("no listener in the capture (no SYN or SYN-ACK seen)");
+}
+
 const ListenerVerdict& pick_listener(const Analysis& a) {
-    if (a.listeners.empty()) throw InputError("no listener in the capture (no SYN or SYN-ACK seen)");
+    require_listener(a, std::nullopt);
     return a.listeners.front();
 }
 
@@ -71,7 +148,9 @@ void check_timeline_name(const std::string& out) {
 
 void emit(const Analysis& a, const OutputOpts& o) {
     // Files first: a failure to write one must not leave stdout claiming success.
-    if (!o.timeline.empty()) write_file_atomic(o.timeline, render_timeline_file(a, o.timeline));
+    // (An interrupted replay may have no listener yet: then there is no timeline to draw.)
+    if (!o.timeline.empty() && !a.listeners.empty())
+        write_file_atomic(o.timeline, render_timeline_file(a, o.timeline));
     if (resolve_format(o) == "json") {
         // A path is bytes, not always UTF-8: replace what JSON cannot hold (U+FFFD).
         write_analysis_json(std::cout, a);
@@ -83,37 +162,57 @@ void emit(const Analysis& a, const OutputOpts& o) {
             std::cout << "\n" << render_timeline_text(a, l, TimelineOptions{color, 100, 40});
         }
     }
-    std::cout.flush();
-    if (!std::cout) throw InputError(std::string("stdout: write error: ") + std::strerror(errno));
+    finish_stdout();
 }
 
-Analysis replay_file(const std::string& path, const std::string& listener) {
+// Reads the whole input (or until a signal), then analyzes it. A --listener given by
+// name is resolved by the caller; `note` says what it resolved to.
+Analysis replay_file(const std::string& path, const std::optional<Endpoint>& listener, const std::string& note) {
     Engine::Options eo;
-    if (!listener.empty()) {
-        auto ep = Endpoint::parse(listener);
-        if (!ep) throw UsageError("--listener wants ADDR:PORT or [V6]:PORT, got: " + listener);
-        eo.listener = *ep;
-    }
+    eo.listener = listener;
     // LP_TIMING=1: phase times on stderr, for the benchmark (bench/run_bench.sh).
     const bool timing = std::getenv("LP_TIMING") != nullptr;
     const auto t0 = std::chrono::steady_clock::now();
-    auto src = open_source(path);
+    catch_replay_signals(true);
+    std::unique_ptr<Source> src;
+    try {
+        src = open_source(path);
+    } catch (const InputError&) {
+        if (!g_replay_signal) throw;
+        throw InterruptedEarly{};
+    }
     Engine engine(eo);
     Segment batch[Engine::kBatch];
     size_t peak_live = 0, peak_moments = 0, n = 0;
     uint64_t batches = 0;
-    for (bool more = true; more;) {
-        more = src->next(batch[n]);
-        if (more && ++n < Engine::kBatch) continue;
-        engine.add_batch(batch, n);
-        n = 0;
-        if (timing && (++batches & 0x7FF) == 0) {
-            peak_live = std::max(peak_live, engine.live_flows());
-            peak_moments = std::max(peak_moments, engine.pending_moments());
+    try {
+        for (bool more = true; more;) {
+            more = !g_drain_over && src->next(batch[n]);
+            if (more && ++n < Engine::kBatch) continue;
+            engine.add_batch(batch, n);
+            n = 0;
+            if (timing && (++batches & 0x7FF) == 0) {
+                peak_live = std::max(peak_live, engine.live_flows());
+                peak_moments = std::max(peak_moments, engine.pending_moments());
+            }
         }
+    } catch (const InputError&) {
+        if (!g_replay_signal) throw;  // a read cut short by the signal: analyze what was read
+        engine.add_batch(batch, n);
     }
+    ::alarm(0);
+    catch_replay_signals(false);
     const auto t1 = std::chrono::steady_clock::now();
     Analysis a = engine.finish(src->info(), src->info().end_ns);
+    if (!note.empty()) a.source.notes.push_back(note);
+    if (const int sig = g_replay_signal) {
+        const std::string why = fmt::format("interrupted by {} after {} packet(s): the verdicts cover what was read "
+                                            "until then", signal_name(sig), a.source.packets);
+        a.source.notes.push_back(why);
+        for (auto& l : a.listeners) l.warnings.push_back({"interrupted", why});
+    } else {
+        require_listener(a, listener);
+    }
     if (timing) {
         const auto t2 = std::chrono::steady_clock::now();
         auto sec = [](auto d) { return std::chrono::duration<double>(d).count(); };
@@ -126,40 +225,46 @@ Analysis replay_file(const std::string& path, const std::string& listener) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGPIPE, SIG_IGN);  // a closed stdout is seen as EPIPE, and ends quietly
     CLI::App app{"listenprobe: how does a TCP listener behave when its queues fill?"};
     app.require_subcommand(1);
-    app.set_version_flag("--version", LP_VERSION);
+    app.set_version_flag("--version", std::string("listenprobe ") + LP_VERSION + " (commit " + LP_GIT_COMMIT + ")");
 
     OutputOpts out;
     std::string file, listener, timeline_out;
-    // An empty --listener "" is a mistake too, not "every listener".
-    const CLI::Validator endpoint_check(
-        [](std::string& v) { return Endpoint::parse(v) ? std::string() : "wants ADDR:PORT or [V6]:PORT, got: '" + v + "'"; },
-        "ADDR:PORT");
+    bool only_v4 = false, only_v6 = false;
     auto add_output = [&](CLI::App* sub) {
         sub->add_option("--format", out.format, "text or json (text on a terminal, json otherwise)")
             ->check(CLI::IsMember({"text", "json"}));
         sub->add_flag("--json", out.json, "short for --format json");
         sub->add_option("--timeline", out.timeline, "also write a timeline: OUT.svg, OUT.txt or OUT.json");
     };
+    auto add_family = [&](CLI::App* sub) {
+        auto* f4 = sub->add_flag("-4", only_v4, "resolve host names to IPv4 addresses only");
+        auto* f6 = sub->add_flag("-6", only_v6, "resolve host names to IPv6 addresses only");
+        f4->excludes(f6);
+    };
 
     auto* replay = app.add_subcommand("replay", "analyze a pcap/pcapng file or tcpdump -nn text (- = stdin)");
     replay->add_option("FILE", file, "capture file, or - for stdin")->required();
-    replay->add_option("--listener", listener, "only this listener ADDR:PORT ([V6]:PORT)")
-        ->check(endpoint_check);
+    auto* replay_listener =
+        replay->add_option("--listener", listener, "only this listener HOST:PORT ([IPV6]:PORT; name or number)");
+    add_family(replay);
     add_output(replay);
 
     auto* tl = app.add_subcommand("timeline", "draw the handshake timeline of a capture");
     tl->add_option("FILE", file, "capture file, or - for stdin")->required();
-    tl->add_option("--listener", listener, "the listener ADDR:PORT to draw (default: the first one)")
-        ->check(endpoint_check);
+    auto* tl_listener =
+        tl->add_option("--listener", listener, "the listener HOST:PORT to draw (default: the first one)");
     tl->add_option("-o,--output", timeline_out, "OUT.svg, OUT.txt or OUT.json")->required();
+    add_family(tl);
 
     ProbeOptions po;
     std::string target;
     auto* probe = app.add_subcommand("probe", "probe a listener live with hand-made handshakes (root)");
-    probe->add_option("TARGET", target, "ADDR:PORT or [V6]:PORT")->required();
+    probe->add_option("TARGET", target, "HOST:PORT or [IPV6]:PORT; HOST a name or address, PORT a number or service")
+        ->required();
+    add_family(probe);
     probe->add_option("-i,--interface", po.interface, "capture interface (default: from the route)");
     probe->add_option("--plan", po.plan, "plan name or TOML file (listenprobe plans)")->default_val("all");
     probe->add_option("-w,--write", po.write_pcap, "save everything sent and received (pcapng)");
@@ -177,7 +282,21 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        if (e.get_exit_code() == 0) {  // --help, --version
+            const int rc = app.exit(e);
+            try {
+                finish_stdout();
+            } catch (const InterruptedEarly&) {
+        std::cerr << "listenprobe: interrupted by " << signal_name(g_replay_signal)
+                  << " before the input could be read: nothing to report\n";
+        return kExitSignalBase + g_replay_signal;
+    } catch (const StdoutClosed&) {
+            } catch (const std::exception& x) {
+                std::cerr << "listenprobe: " << x.what() << "\n";
+                return kExitInput;
+            }
+            return rc;
+        }
         // One line, as every other error (CLI11 itself would add a second).
         std::string what = e.what();
         if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-')
@@ -186,35 +305,69 @@ int main(int argc, char** argv) {
         return kExitUsage;
     }
 
+    const AddressFamily family = only_v4 ? AddressFamily::v4 : only_v6 ? AddressFamily::v6 : AddressFamily::any;
+    int stopped_by = 0;  // the signal that cut a replay or probe short
     try {
+        // --listener, resolved once, before the input is opened.
+        auto listener_of = [&](CLI::Option* opt, std::optional<Endpoint>& ep, std::string& note) {
+            if (opt->count() == 0) return;
+            const Target t = resolve_target(listener, family, "--listener");
+            ep = t.endpoint;
+            note = t.resolution_note("--listener");
+        };
         if (replay->parsed()) {
             check_timeline_name(out.timeline);
+            std::optional<Endpoint> ep;
+            std::string note;
+            listener_of(replay_listener, ep, note);
             const auto t0 = std::chrono::steady_clock::now();
-            emit(replay_file(file, listener), out);
+            const Analysis a = replay_file(file, ep, note);
+            stopped_by = g_replay_signal;
+            emit(a, out);
             if (std::getenv("LP_TIMING"))
                 fmt::print(stderr, "timing: total with report {:.3f}s\n",
                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         } else if (tl->parsed()) {
             check_timeline_name(timeline_out);
-            const Analysis a = replay_file(file, listener);
-            write_file_atomic(timeline_out, render_timeline_file(a, timeline_out));
+            std::optional<Endpoint> ep;
+            std::string note;
+            listener_of(tl_listener, ep, note);
+            const Analysis a = replay_file(file, ep, note);
+            stopped_by = g_replay_signal;
+            if (!a.listeners.empty()) write_file_atomic(timeline_out, render_timeline_file(a, timeline_out));
         } else if (probe->parsed()) {
             check_timeline_name(out.timeline);
-            auto ep = Endpoint::parse(target);
-            if (!ep) throw UsageError("target wants ADDR:PORT or [V6]:PORT, got: " + target);
-            po.target = *ep;
+            const Target t = resolve_target(target, family, "target");
+            po.target = t.endpoint;
             po.format_json = resolve_format(out) == "json";
             po.timeline = out.timeline;  // opened by the probe before it drops privileges
             out.timeline.clear();
             Analysis a = run_probe(po);
+            if (const std::string note = t.resolution_note("target"); !note.empty()) a.source.notes.push_back(note);
+            stopped_by = probe_stop_signal();
             emit(a, out);
         } else if (app.got_subcommand("plans")) {
-            for (const auto& p : list_plans()) std::cout << fmt::format("{:<14} {}\n", p.name, p.description);
+            const auto plans = list_plans();
+            if (plans.empty()) {
+                std::string where;
+                for (const auto& d : plan_dirs()) where += (where.empty() ? "" : ", ") + d;
+                throw InputError("no probe plans found (looked in " + (where.empty() ? "no directory" : where) +
+                                 "; set LISTENPROBE_PLANS)");
+            }
+            for (const auto& p : plans) std::cout << fmt::format("{:<14} {}\n", p.name, p.description);
+            finish_stdout();
         } else if (app.got_subcommand("cleanup")) {
             auto removed = remove_stale_guards();
             for (const auto& t : removed) std::cout << "removed nftables table " << t << "\n";
             if (removed.empty()) std::cout << "nothing to clean up\n";
+            finish_stdout();
         }
+    } catch (const InterruptedEarly&) {
+        std::cerr << "listenprobe: interrupted by " << signal_name(g_replay_signal)
+                  << " before the input could be read: nothing to report\n";
+        return kExitSignalBase + g_replay_signal;
+    } catch (const StdoutClosed&) {
+        return stopped_by ? kExitSignalBase + stopped_by : kExitOk;  // nobody reads any more: nothing to say
     } catch (const UsageError& e) {
         std::cerr << "listenprobe: " << e.what() << "\n";
         return kExitUsage;
@@ -227,6 +380,12 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         std::cerr << "listenprobe: " << e.what() << "\n";
         return kExitInput;
+    }
+    if (stopped_by) {
+        // The partial report is out; the status says it was cut short (128 + signal, as a shell reports it).
+        std::cerr << "listenprobe: interrupted by " << signal_name(stopped_by) << "; the report covers what was "
+                  << (probe->parsed() ? "probed" : "read") << " until then\n";
+        return kExitSignalBase + stopped_by;
     }
     return kExitOk;
 }

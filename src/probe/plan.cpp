@@ -19,10 +19,22 @@ std::string fmt_error(const std::string& origin, const toml::parse_error& e) {
 }
 }  // namespace
 
-std::vector<std::string> plan_dirs() {
+std::vector<std::string> plan_dirs(const std::string& exe) {
     std::vector<std::string> dirs;
-    if (const char* env = std::getenv("LISTENPROBE_PLANS")) dirs.emplace_back(env);
-    dirs.emplace_back(std::string(LP_SOURCE_DIR) + "/probes");
+    if (const char* env = std::getenv("LISTENPROBE_PLANS"); env && *env) dirs.emplace_back(env);
+    std::error_code ec;
+    const fs::path bin = exe.empty() ? fs::read_symlink("/proc/self/exe", ec) : fs::path(exe);
+    if (ec || bin.empty()) return dirs;
+    const fs::path dir = bin.parent_path();
+    // A build directory names its source tree in this file (CMakeLists.txt writes it).
+    if (std::ifstream marker(dir / "listenprobe-source-dir"); marker) {
+        std::string src;
+        if (std::getline(marker, src) && !src.empty()) {
+            dirs.push_back((fs::path(src) / "probes").string());
+            return dirs;
+        }
+    }
+    dirs.push_back((dir.parent_path() / "share" / "listenprobe" / "probes").lexically_normal().string());
     return dirs;
 }
 
@@ -95,7 +107,12 @@ Plan load_plan(const std::string& name_or_file) {
                 path = d + "/" + name_or_file + ".toml";
                 break;
             }
-        if (path.empty()) throw UsageError("no plan named " + name_or_file + " (see: listenprobe plans)");
+        if (path.empty()) {
+            std::string where;
+            for (const auto& d : plan_dirs()) where += (where.empty() ? "" : ", ") + d;
+            throw UsageError("no plan named " + name_or_file + (where.empty() ? "" : " in " + where) +
+                             " (see: listenprobe plans)");
+        }
     }
     std::ifstream in(path);
     if (!in) throw UsageError("cannot read plan " + path);

@@ -28,8 +28,11 @@ struct PlanInfo {
     std::string name, description, path;
 };
 
-// Directories searched for NAME.toml: $LISTENPROBE_PLANS, then the source tree's probes/.
-std::vector<std::string> plan_dirs();
+// Directories searched for NAME.toml, in order: $LISTENPROBE_PLANS (when set); then,
+// beside the running binary (`exe`, default /proc/self/exe): in a build directory (it
+// holds the file listenprobe-source-dir) the source tree's probes/, otherwise the
+// installed ../share/listenprobe/probes. No path is compiled in.
+std::vector<std::string> plan_dirs(const std::string& exe = {});
 std::vector<PlanInfo> list_plans();
 // A plan by name (probes/NAME.toml) or by file path. Throws UsageError.
 Plan load_plan(const std::string& name_or_file);

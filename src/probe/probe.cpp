@@ -43,8 +43,8 @@ constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kSec = 1'000'000'000;
 constexpr uint32_t kMark = 0x6c70;  // "lp": the probe's own packets pass the RST filter
 
-volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+volatile std::sig_atomic_t g_stop = 0;  // the signal that stopped the probe, 0 while it runs
+void on_signal(int sig) { g_stop = sig; }
 
 // ---- where to send from --------------------------------------------------
 
@@ -673,7 +673,10 @@ Analysis Prober::run() {
         remove_created();
         throw;
     }
-    if (g_stop) notes_.push_back({"interrupted", "interrupted: the verdicts cover what was probed until then"});
+    if (g_stop) {
+        const char* sig = g_stop == SIGINT ? "SIGINT" : g_stop == SIGTERM ? "SIGTERM" : g_stop == SIGHUP ? "SIGHUP" : "a signal";
+        notes_.push_back({"interrupted", fmt::format("interrupted by {}: the verdicts cover what was probed until then", sig)});
+    }
     cleanup();
     if (status_shown_) std::fprintf(stderr, "\r\033[K");
     const int64_t end = now_ns();
@@ -709,6 +712,8 @@ Analysis Prober::run() {
 }
 
 }  // namespace
+
+int probe_stop_signal() { return g_stop; }
 
 Analysis run_probe(const ProbeOptions& o) {
     Prober p(o);

@@ -31,6 +31,10 @@ struct ProbeOptions {
 
 // Runs the plan against the target and returns the analysis of everything captured.
 // Throws PrivilegeError (exit 3), InputError (exit 1), UsageError (exit 2).
+// SIGINT, SIGTERM or SIGHUP end the plan early: the probe cleans up as usual and the
+// analysis carries the warning "interrupted".
 Analysis run_probe(const ProbeOptions& o);
+// The signal that ended the last run_probe() early, or 0.
+int probe_stop_signal();
 
 }  // namespace lp

@@ -1,4 +1,4 @@
-// Reports of an Analysis: the JSON of CONTRACT.md and the text for people.
+// Reports of an Analysis: the JSON of docs/contract.md and the text for people.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -13,7 +13,7 @@ nlohmann::json analysis_json(const Analysis& a);
 // one listener's connections at a time.
 void write_analysis_json(std::ostream& out, const Analysis& a);
 std::string analysis_json_text(const Analysis& a);
-// The `connections` array of one listener (CONTRACT.md), times from a.t0_ns.
+// The `connections` array of one listener (docs/contract.md), times from a.t0_ns.
 nlohmann::json connections_json(const Analysis& a, const ListenerVerdict& l);
 // One block per listener: each verdict, its evidence, what it implies for Linux settings.
 std::string analysis_text(const Analysis& a, bool color);

@@ -1,11 +1,13 @@
-// Errors with the exit status CONTRACT.md gives them.
+// Errors with the exit status docs/contract.md gives them.
 #pragma once
 #include <stdexcept>
 #include <string>
 
 namespace lp {
 
-enum ExitCode : int { kExitOk = 0, kExitInput = 1, kExitUsage = 2, kExitPrivilege = 3 };
+// A replay or probe cut short by signal N prints its partial report and exits 128 + N
+// (130 for SIGINT), as a shell reports a process that signal ended.
+enum ExitCode : int { kExitOk = 0, kExitInput = 1, kExitUsage = 2, kExitPrivilege = 3, kExitSignalBase = 128 };
 
 // The input or target could not be used (exit 1).
 struct InputError : std::runtime_error {

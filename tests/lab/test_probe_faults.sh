@@ -18,8 +18,9 @@
 #   o  output files: a probe that fails during set-up (--user nosuchuser) creates no
 #      -w/--timeline file and leaves an existing one untouched; a probe that works
 #      replaces an existing longer file with a valid pcapng
-#   e  SIGINT and SIGTERM 0.3 s, 1.5 s and 4 s into a probe (plan all): exit 0 with
-#      the warning "interrupted" and valid JSON, -w written whole; then no
+#   e  SIGINT and SIGTERM 0.3 s, 1.5 s and 4 s into a probe (plan all): exit 130 / 143
+#      (128 + the signal), one stderr line "listenprobe: interrupted ...", the warning
+#      "interrupted" and valid JSON on stdout, -w written whole; then no
 #      listenprobe_* table in the client namespace and, one second later, no probe
 #      connection (client port 61000+) on the server
 #   f  SIGKILL during the retries step, with half-open probe requests on the server:
@@ -109,6 +110,26 @@ expect() {
         fi
     fi
     ok "$name: exit $RC${err:+ | $err}"
+}
+# expect_interrupted NAME RC: a probe ended by a signal: exit status RC (128 + the signal),
+# exactly one stderr line "listenprobe: interrupted ...", the (partial) report on stdout.
+expect_interrupted() {
+    local name=$1 rc=$2 err lines
+    err=$(cat "$LT_WORK/$name.err")
+    lines=$(wc -l <"$LT_WORK/$name.err")
+    if [[ $RC != "$rc" ]]; then
+        bad "$name: exit $RC, expected $rc (stderr: ${err:0:300})"
+        return 1
+    fi
+    if [[ $lines != 1 || $err != "listenprobe: interrupted"* ]]; then
+        bad "$name: stderr is not one 'listenprobe: interrupted' line: ${err:0:300}"
+        return 1
+    fi
+    if [[ ! -s $LT_WORK/$name.out ]]; then
+        bad "$name: no report on stdout"
+        return 1
+    fi
+    ok "$name: exit $RC | $err"
 }
 tables() { in_cli nft list tables 2>/dev/null | grep -o 'listenprobe_[0-9_]*'; }
 # probe_conns PORT: connections of the server's PORT from a probe port (61000+), except LISTEN.
@@ -279,7 +300,7 @@ fi
 kill -TERM "$PID"
 wait "$PID"
 RC=$?
-expect g 0 ''
+expect_interrupted g 143
 clean g "$P_G"
 
 lt_log "== e: SIGINT and SIGTERM at several phases"
@@ -302,7 +323,9 @@ for sig in INT TERM; do
         fi
         wait "$PID"
         RC=$?
-        if expect "$name" 0 ''; then
+        want=130
+        [[ $sig == TERM ]] && want=143
+        if expect_interrupted "$name" "$want"; then
             out=$LT_WORK/$name.out
             check "$name: exited $took s after the signal, warning 'interrupted', valid JSON" \
                 '[[ $(json_get "$out" "[w[\"code\"] for w in d[\"listeners\"][0][\"warnings\"]]") == *interrupted* ]]'
