@@ -18,6 +18,7 @@
 // Exact when the two meet. Every number states what it assumes in `assumptions`.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <optional>
 
 #include "inference/bounds.hpp"
@@ -39,7 +40,11 @@ public:
     void entry(EntryClass k, int64_t lo, int64_t hi, const Cite& c, bool after_own_overflow);
     // A final ACK whose outcome is open, but that found at most `v` connections in the queue
     // (v = A_MAX at its SYN + handshakes completed in between): it entered if capacity > v.
-    void conditional_entry(int v, int64_t at, const Cite& c) { all_.entry(at, v); (void)c; }
+    void conditional_entry(int v, int64_t at, const Cite& c) {
+        (void)c;
+        if (v == std::numeric_limits<int>::max()) return;
+        all_.entry(at, v);
+    }
     // A final ACK that met a full queue (c.t), with A_MAX then.
     void full_ack(int a_max, const Cite& c, AckPolicy how);
     // A client SYN that met silence (c.t, and c.t2 for a second one), with the counts then.

@@ -71,6 +71,10 @@ struct Ctx {
         if (Flow::seen(f.answered_syn)) return f.at(f.answered_syn);
         return std::max(f.t0_ns, f.at(f.synack) - rtt);
     }
+    // Where Q_MAX counts the request from: its first SYN. When the first SYN-ACK was lost
+    // and the client sent its SYN again, the request existed since the first one, though
+    // the SYN-ACK the capture holds answers the later one.
+    int64_t q_from() const { return f.has(flowbit::began_syn) ? std::min(f.t0_ns, s_req()) : s_req(); }
     // The capture time by which `n` timer retransmissions should have come after the
     // first SYN-ACK (each gap may run late by its margin).
     int64_t due(int n) const {
@@ -164,7 +168,7 @@ void syn_drop_part(Ctx& c) {
 }
 
 void start_unknown(Ctx& c) {
-    c.m.qmax(c.s_req(), +1);
+    c.m.qmax(c.q_from(), +1);
     c.set(done::qmax | done::start);
 }
 
@@ -186,7 +190,7 @@ void start_part(Ctx& c) {
         return;
     }
     if (f.timer_rtx > 0) {
-        c.m.qmax(s, +1);
+        c.m.qmax(c.q_from(), +1);
         c.qmin_open(s);
         c.set(done::qmax | done::start);
         c.st.req = Req::stateful;
@@ -194,8 +198,9 @@ void start_part(Ctx& c) {
         return;
     }
     CookieWhy why = CookieWhy::none;
-    const int needed = c.k.most_rtx >= 2 ? 2 : 1;
-    const int64_t due = c.due(needed);
+    // Two due retransmissions missed, not one: a single SYN-ACK lost on the way must not
+    // make a stateful request a cookie (its count would then be missing from Q_MAX).
+    const int64_t due = c.due(2);
     auto before = [&](Off o) { return Flow::seen(o) && f.at(o) < due; };
     const bool ended = before(f.final_ack) || before(f.client_rst) || before(f.server_rst);
     bool held = false;
@@ -229,7 +234,7 @@ void start_part(Ctx& c) {
     } else {
         c.want(due);
     }
-    c.hold(s);
+    c.hold(c.q_from());
 }
 
 void entry_part(Ctx& c) {
@@ -257,15 +262,19 @@ void entry_part(Ctx& c) {
     // then: if the ACK's outcome stays open, it entered if the capacity exceeds that plus
     // the handshakes completed in between.
     // (With many completions in between the bound is too large to matter: not asked.)
-    if (st.cond_slot == ListenerModel::kNoSlot && Flow::seen(f.answered_syn) && f.cand_at_syn <= kMaxCompletions &&
-        !f.has(flowbit::no_entry_between) && !Flow::seen(f.proof()) && f.rtx_after_ack == 0)
-        st.cond_slot = c.m.ask_conditional(c.cite(f.at(f.answered_syn)), f.cand_at_syn);
+    const bool few = f.cand_at_syn <= kMaxCompletions;
+    if (st.cond_slot == ListenerModel::kNoSlot && Flow::seen(f.answered_syn) && f.cand_at_syn != 0xFFFFFFFFu &&
+        (few || (c.k.stateful_seen && c.k.retransmits)) && !f.has(flowbit::no_entry_between) &&
+        !Flow::seen(f.proof()) && f.rtx_after_ack == 0)
+        st.cond_slot = c.m.ask_conditional(c.cite(f.at(f.answered_syn)),
+                                           few ? f.cand_at_syn : ListenerModel::kManyCompletions);
     const int n_before = f.timer_rtx - f.rtx_after_ack;
     const int64_t last_before =
         n_before > 0 ? f.rtx_at(size_t(n_before - 1)).value_or(f.at(f.synack)) : (f.answered() ? f.at(f.synack) : fa);
     const double next_gap = nominal_gap(c.I, size_t(std::max(0, n_before)));
     const bool alive = f.has(flowbit::synack_missing) || fa - last_before <= ns(next_gap + overdue_margin(next_gap));
     Entry e = Entry::pending;
+    bool due_passed = false;  // its next due retransmission did not come
     if (Flow::seen(f.server_rst) && f.server_rst >= f.final_ack &&
         f.at(f.server_rst) - fa <= 2 * c.rtt + 50 * kMs) {
         if (!alive)
@@ -286,6 +295,7 @@ void entry_part(Ctx& c) {
             st.entry = Entry::pending;
             return;
         }
+        due_passed = c.now >= dd;
         if (f.data_sends >= 2 && !Flow::seen(f.server_rst))
             e = Entry::silent_drop;  // a connection in the queue ACKs the data it receives
         else if (c.now >= dd && n_before == 1 && c.k.most_rtx >= 2 && !f.has(flowbit::synack_missing))
@@ -298,7 +308,11 @@ void entry_part(Ctx& c) {
     st.entry = e;
     c.set(done::entry);
     if (st.cond_slot != ListenerModel::kNoSlot) {
-        c.m.settle_conditional(st.cond_slot, e == Entry::unresolved && !c.k.old_kernel, fa);
+        // Silence past the next due retransmission, with no retransmission before the ACK, from
+        // a listener that retransmits: entered, if the request was stateful.
+        const bool stateful_rule = n_before == 0 && due_passed && c.k.retransmits && c.k.stateful_seen &&
+                                   !c.k.cookies_always && !f.has(flowbit::synack_missing);
+        c.m.settle_conditional(st.cond_slot, e == Entry::unresolved, fa, !c.k.old_kernel, stateful_rule);
         st.cond_slot = ListenerModel::kNoSlot;
     }
     switch (e) {
@@ -495,6 +509,8 @@ void evaluate(const Flow& f, const ListenerFacts& lf, FlowState& st, ListenerMod
         if (!c.is(done::room)) {
             m.answered();
             if (Flow::seen(f.answered_syn)) m.syn_room(f.at(f.answered_syn), c.cite(f.at(f.answered_syn)));
+            if (Flow::seen(f.answered_syn) && f.answered_syn > 0 && f.has(flowbit::began_syn))
+                m.answered_late(c.cite(f.at(f.answered_syn)));
             // Signs that SYN-ACKs were lost on their way to the capture.
             if (f.has(flowbit::synack_missing)) {
                 m.loss(fmt::format("{} has SYN-ACK retransmissions without the first", f.client.str()));

@@ -42,6 +42,7 @@ struct Knowledge {
     bool options_honoured = false;  // window scale or SACK granted to some SYN
     bool cookies_always = false;    // proven: every SYN gets a cookie
     bool old_kernel = false;        // proven: answered SYNs do not mean room
+    bool stateful_seen = false;     // some request was proven stateful (so not cookies-always)
     double I() const { return initial.value_or(3.0); }
 };
 

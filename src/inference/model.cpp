@@ -60,10 +60,13 @@ uint32_t ListenerModel::ask_conditional(const Cite& c, uint32_t completions) {
     return idx;
 }
 
-void ListenerModel::settle_conditional(uint32_t slot, bool unresolved, int64_t entered_by) {
+void ListenerModel::settle_conditional(uint32_t slot, bool unresolved, int64_t entered_by, bool room_rule,
+                                       bool stateful_rule) {
     Conditional& cd = conds_[slot];
+    cd.room_rule = room_rule;
+    cd.stateful_rule = stateful_rule;
     if (cd.state == 1) {
-        if (unresolved) accept_.conditional_entry(cd.v, entered_by, Cite{});
+        if (unresolved) accept_.conditional_entry(conditional_bound(cd), entered_by, Cite{});
         free_conds_.push_back(slot);
         return;
     }
@@ -91,6 +94,7 @@ void ListenerModel::cookie(const Cite& c, CookieWhy why, bool ask_moment) {
 void ListenerModel::admission(const Cite& c) { ledger_.query(c.t, new_query(QKind::admission, c, 1)); }
 
 uint32_t ListenerModel::begin_request(const Cite& c) {
+    know_stateful();
     uint32_t idx;
     if (!free_starts_.empty()) {
         idx = free_starts_.back();
@@ -175,11 +179,13 @@ void ListenerModel::answer(uint32_t ref, const Ledger::Values& v) {
         case QKind::conditional: {
             Conditional& cd = conds_[q.request];
             const int64_t bound = int64_t(v.a_max) + int64_t(cd.completions);
-            cd.v = int(std::min<int64_t>(bound, std::numeric_limits<int>::max()));
+            cd.v = cd.completions == kManyCompletions ? std::numeric_limits<int>::max()
+                                                      : int(std::min<int64_t>(bound, std::numeric_limits<int>::max()));
+            cd.vq = v.q_max + 1;
             if (cd.state == 0) {
                 cd.state = 1;
             } else {
-                if (cd.state == 2) accept_.conditional_entry(cd.v, cd.at, q.cite);
+                if (cd.state == 2) accept_.conditional_entry(conditional_bound(cd), cd.at, q.cite);
                 free_conds_.push_back(q.request);
             }
             break;
@@ -254,6 +260,9 @@ ListenerVerdict ListenerModel::finish(const Finish& fx) {
     sc.t0 = fx.t0;
     sc.port_open = open;
     sc.accept_lower = v.capacity.value_or(v.capacity_at_least.value_or(0));
+    sc.loss = retries_.loss();
+    if (sc.loss.empty() && late_answer_)
+        sc.loss = fmt::format("{} was answered only at a retransmitted SYN", who(*late_answer_));
     syn_.finish(sc, v);
 
     std::sort(kept_.begin(), kept_.end(), [](const Kept& a, const Kept& b) { return a.flow.ordinal < b.flow.ordinal; });

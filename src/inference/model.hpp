@@ -7,7 +7,9 @@
 // retries). The model also keeps what the rules of later flows need to know
 // (Knowledge) and the flows a report shows.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -46,13 +48,22 @@ public:
     // A final ACK whose outcome may stay open: asks A_MAX at its SYN (c.t) and adds the
     // completions in between, so that an unresolved ACK can count as an entry if the
     // capacity is larger than that. Returns the slot to give to settle_conditional().
+    static constexpr uint32_t kManyCompletions = 0xFFFFFFFFu;  // too many for the A_MAX bound
     uint32_t ask_conditional(const Cite& c, uint32_t completions);
     // Its outcome: unresolved (counts as a conditional entry at `entered_by`) or not.
-    void settle_conditional(uint32_t slot, bool unresolved, int64_t entered_by);
+    // `stateful_rule`: the ACK met silence past its next due retransmission, the listener
+    // retransmits and is not in cookies-always mode: if its request was stateful, the ACK
+    // entered; and it was stateful if fewer requests were pending at its SYN than the
+    // SYN queue holds (at least capacity - 1), i.e. if the capacity exceeds Q_MAX + 1.
+    // `room_rule`: the bound from A_MAX holds (not an older kernel that answers SYNs when full).
+    void settle_conditional(uint32_t slot, bool unresolved, int64_t entered_by, bool room_rule, bool stateful_rule);
     void syn_drop(const Cite& c);  // c.t, and c.t2 when two SYNs met silence
     void cookie(const Cite& c, CookieWhy why, bool ask_moment);
     void admission(const Cite& c);
-    void stateful(const Cite& c) { syn_.stateful(c); }
+    void stateful(const Cite& c) {
+        syn_.stateful(c);
+        know_stateful();
+    }
     // A request proven stateful at its start (c.t = its SYN): an admission moment (the SYN
     // queue had room), and how many requests were pending then, so that its end can tell
     // how crowded the queue became. Returns the slot to give to request().
@@ -68,6 +79,10 @@ public:
     void refused() { ++refused_; }
     void gaps_seen(const std::vector<double>& gaps);
     void loss(const std::string& why) { retries_.note_loss(why); }
+    // A request answered at a retransmitted SYN: its first SYN or SYN-ACK may have been lost.
+    void answered_late(const Cite& c) {
+        if (!late_answer_) late_answer_ = c;
+    }
     void count(Fate f) { ++fates_[size_t(f)]; }
     // A flow no report shows whose SYNs met silence: dropped if the listener answers others.
     void count_silent() { ++silent_; }
@@ -103,6 +118,12 @@ private:
         uint32_t request = 0;   // crowd: index into requests_
     };
     uint32_t new_query(QKind k, const Cite& c, uint8_t parts);
+    void know_stateful() {
+        if (!k_.stateful_seen) {
+            k_.stateful_seen = true;
+            ++version_;
+        }
+    }
     void answer(uint32_t ref, const Ledger::Values& v);
 
     Endpoint ep_;
@@ -127,11 +148,17 @@ private:
     };
     std::vector<Crowd> requests_;
     struct Conditional {
-        int v = 0;              // A_MAX at its SYN + completions in between
-        int8_t state = 0;       // 0 asked, 1 answered, 2 settled unresolved before the answer
+        int v = 0;              // A_MAX at its SYN + completions in between (INT_MAX: too many)
+        int vq = 0;             // Q_MAX at its SYN + 1
+        int8_t state = 0;       // 0 asked, 1 answered, 2 settled unresolved before the answer, 3 settled else
+        bool room_rule = true, stateful_rule = false;
         uint32_t completions = 0;
         int64_t at = 0;
     };
+    static int conditional_bound(const Conditional& cd) {
+        const int inf = std::numeric_limits<int>::max();
+        return std::min(cd.room_rule ? cd.v : inf, cd.stateful_rule ? cd.vq : inf);
+    }
     std::vector<Conditional> conds_;
     std::vector<uint32_t> free_conds_;
     std::vector<uint32_t> free_requests_;
@@ -141,6 +168,7 @@ private:
     uint64_t spoiled_ = 0, answered_ = 0, refused_ = 0, silent_ = 0;
     std::array<uint64_t, kFates> fates_{};
     std::vector<Kept> kept_;
+    std::optional<Cite> late_answer_;
 };
 
 }  // namespace lp

@@ -37,6 +37,7 @@ public:
         if (loss_.empty()) loss_ = why;
     }
     int most() const { return most_; }
+    const std::string& loss() const { return loss_; }
     // The first measured schedule's initial timeout (1 or 3 s), once a request showed one.
     std::optional<double> initial() const { return initial_; }
 

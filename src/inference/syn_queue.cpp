@@ -86,18 +86,37 @@ void SynQueue::finish(const Context& cx, ListenerVerdict& v) const {
                                              "tcp_syncookies=1", who(cookie_ex_), at_time(cookie_ex_.t, t0),
                                              why_text(cookie_why_), who(stateful_ex_)));
             // The first cookie moments bound the limit from above; one below the proven
-            // lower bound means a stateful request looked like a cookie (a lost SYN-ACK).
+            // lower bound means a stateful request looked like a cookie (its SYN-ACKs lost),
+            // and then it is missing from the requests counted at every later cookie too:
+            // each such one widens the bound by one.
+            int blurred = 0;
+            const Keeper::Entry* first_blur = nullptr;
             for (const auto& e : cookie_q_.best()) {
                 if (e.value < lower_) {
-                    warn("syn-queue-boundary-blurred",
-                         fmt::format("a syncookie ({}) was sent with fewer requests pending ({}) than were later "
-                                     "admitted statefully ({}): lost SYN-ACKs blur the boundary", who(e.cite),
-                                     e.value, lower_));
+                    ++blurred;
+                    if (!first_blur) first_blur = &e;
                     continue;
                 }
-                upper = e.value;
-                upper_cite = e.cite;
-                break;
+                if (!upper) {
+                    upper = e.value;
+                    upper_cite = e.cite;
+                }
+            }
+            // With SYN-ACKs lost in the capture, the last stateful request before the first
+            // cookies may have lost both of its retransmissions and look like a cookie itself.
+            if (upper && !cx.loss.empty()) {
+                *upper += 1;
+                warn("syn-queue-loss",
+                     fmt::format("SYN-ACKs were lost in this capture ({}): a stateful request whose retransmissions "
+                                 "were both lost looks like a syncookie, so the SYN queue's upper bound allows one more",
+                                 cx.loss));
+            }
+            if (blurred) {
+                if (upper) *upper += blurred + int(cookie_q_.count() > cookie_q_.best().size());
+                warn("syn-queue-boundary-blurred",
+                     fmt::format("a syncookie ({}) was sent with fewer requests pending ({}) than were later admitted "
+                                 "statefully ({}): lost SYN-ACKs blur the boundary, so the bound is widened",
+                                 who(first_blur->cite), first_blur->value, lower_));
             }
         } else if (cookie_q0_) {
             v.syncookies = CookieMode::always;

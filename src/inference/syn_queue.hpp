@@ -12,6 +12,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "inference/bounds.hpp"
@@ -50,6 +51,7 @@ public:
         int64_t t0 = 0;
         int accept_lower = 0;    // proven lower bound of the accept queue (0: none)
         bool port_open = false;
+        std::string loss;        // what shows SYN-ACKs were lost in the capture ("" if nothing)
     };
     void finish(const Context& cx, ListenerVerdict& v) const;
 

@@ -504,14 +504,17 @@ void Prober::step_syn_queue() {
             if (k->timer_rtx > 0) continue;
             if (!a.listeners.empty())
                 if (auto* rc = a.listeners[0].find(client_ep(*c)); rc && rc->cookie) continue;
-            // Unproven either way: wait until its first retransmission is overdue.
-            const int64_t due = k->at(k->synack) + int64_t((initial_rto() + overdue_margin(initial_rto())) * 1e9);
+            // Unproven either way: wait until its second retransmission is overdue (the analyzer
+            // calls a SYN-ACK a cookie only when two due retransmissions did not come).
+            const double I = initial_rto();
+            const int64_t due = k->at(k->synack) + int64_t((3 * I + overdue_margin(I) + overdue_margin(2 * I)) * 1e9);
             if (now_ns() >= due && initial_rto_) continue;
             return false;
         }
         return true;
     };
-    const int64_t deadline = now_ns() + int64_t((3.0 + overdue_margin(3.0) + 0.5) * 1e9);
+    const double I0 = initial_rto();
+    const int64_t deadline = now_ns() + int64_t((3 * I0 + overdue_margin(I0) + overdue_margin(2 * I0) + 0.5) * 1e9);
     int64_t next_check = 0;
     wait_until(deadline, [&] {
         if (now_ns() < next_check) return false;

@@ -235,13 +235,13 @@ TEST_CASE("final ACKs of a group met silence: unresolved, and a later dropped SY
     // tcp_syncookies=1, listen(1): three SYNs answered together (two stateful, one cookie),
     // ACKed as a group after the retransmissions showed which is which; then SYNs dropped.
     Trace t;
-    t.request(43000, 0.0, {1.01});
-    t.request(43001, 0.001, {1.01});
-    t.request(43002, 0.002, {});  // the cookie
-    for (uint16_t p : {43000, 43001, 43002}) t.seg(3.5, p, true, tcp::ACK, 1000u * p + 1, 7u * p + 1);
-    t.seg(4.0, 43003, true, tcp::SYN, 5, 0);
-    t.seg(5.0, 43003, true, tcp::SYN, 5, 0);
-    Analysis a = t.run(7.0);
+    t.request(43000, 0.0, {1.01, 3.02});
+    t.request(43001, 0.001, {1.01, 3.02});
+    t.request(43002, 0.002, {});  // the cookie: two due retransmissions never came
+    for (uint16_t p : {43000, 43001, 43002}) t.seg(5.5, p, true, tcp::ACK, 1000u * p + 1, 7u * p + 1);
+    t.seg(6.0, 43003, true, tcp::SYN, 5, 0);
+    t.seg(7.0, 43003, true, tcp::SYN, 5, 0);
+    Analysis a = t.run(9.0);
     const auto& v = a.listeners.at(0);
     CHECK(v.syncookies == CookieMode::on_overflow);
     CHECK(conn(a, 43002)->fate == Fate::unknown);  // a cookie ACK: taken, or dropped on a full queue
