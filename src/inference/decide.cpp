@@ -375,7 +375,6 @@ void end_part(Ctx& c) {
         c.set(done::end);
         return;
     }
-    const int64_t s = c.s_req();
     Off cut = kNoTime;
     bool server_cut = false;
     if (Flow::seen(f.client_rst)) cut = f.client_rst;
@@ -404,7 +403,6 @@ void end_part(Ctx& c) {
         c.want(*dl);
         c.hold(*dl);  // its end, in the future
     }
-    (void)s;
 }
 
 // The request's retransmissions, once nothing more can come.
