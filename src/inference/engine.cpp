@@ -141,19 +141,25 @@ void Engine::process_slot(int64_t slot) {
         FlowState& st = st_[t.flow];
         if (!st.live || st.gen != t.gen || base_slot_ + st.wheel_slot != slot) continue;
         st.wheel_slot = kNoSlot;
-        if (st.deadline <= now_) {
-            if ((st.done & done::finished) && !opt_.keep_flows) {
-                release(t.flow);
-                continue;
-            }
-            evaluate(t.flow, false);
-            if ((st.done & done::finished) && st.deadline <= now_ && !opt_.keep_flows) {
-                release(t.flow);
-                continue;
-            }
-        }
-        schedule(t.flow);
+        look_at(t.flow);
     }
+}
+
+// A flow whose wheel entry came up: released, evaluated, or placed again.
+void Engine::look_at(uint32_t i) {
+    FlowState& st = st_[i];
+    if (st.deadline <= now_) {
+        if ((st.done & done::finished) && !opt_.keep_flows) {
+            release(i);
+            return;
+        }
+        evaluate(i, false);
+        if ((st.done & done::finished) && st.deadline <= now_ && !opt_.keep_flows) {
+            release(i);
+            return;
+        }
+    }
+    schedule(i);
 }
 
 void Engine::recheck_held(bool all_flows) {
@@ -232,18 +238,7 @@ void Engine::advance(int64_t now) {
             FlowState& st = st_[t.flow];
             if (!st.live || st.gen != t.gen || st.wheel_slot == kNoSlot) continue;
             st.wheel_slot = kNoSlot;
-            if (st.deadline <= now_) {
-                if ((st.done & done::finished) && !opt_.keep_flows) {
-                    release(t.flow);
-                    continue;
-                }
-                evaluate(t.flow, false);
-                if ((st.done & done::finished) && st.deadline <= now_ && !opt_.keep_flows) {
-                    release(t.flow);
-                    continue;
-                }
-            }
-            schedule(t.flow);
+            look_at(t.flow);
         }
     } else {
         while (wheel_pos_ < target) process_slot(wheel_pos_++);

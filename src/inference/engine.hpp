@@ -62,6 +62,7 @@ private:
     void set_u(FlowState& st, int64_t u);
     void advance(int64_t now);
     void process_slot(int64_t slot);
+    void look_at(uint32_t i);
     void sweep_models(bool force);
     void recheck_held(bool all_flows);
     void release(uint32_t i);

@@ -21,16 +21,8 @@ void ListenerModel::refresh(const ListenerFacts& lf) {
 }
 
 uint32_t ListenerModel::new_query(QKind k, const Cite& c, uint8_t parts) {
-    uint32_t ref;
-    if (!free_queries_.empty()) {
-        ref = free_queries_.back();
-        free_queries_.pop_back();
-    } else {
-        ref = uint32_t(queries_.size());
-        queries_.emplace_back();
-    }
+    const uint32_t ref = take(queries_, free_queries_);
     Query& q = queries_[ref];
-    q = Query{};
     q.kind = k;
     q.remaining = parts;
     q.cite = c;
@@ -44,15 +36,7 @@ void ListenerModel::full_ack(const Cite& c, AckPolicy how) {
 }
 
 uint32_t ListenerModel::ask_conditional(const Cite& c, uint32_t completions) {
-    uint32_t idx;
-    if (!free_conds_.empty()) {
-        idx = free_conds_.back();
-        free_conds_.pop_back();
-    } else {
-        idx = uint32_t(conds_.size());
-        conds_.emplace_back();
-    }
-    conds_[idx] = Conditional{};
+    const uint32_t idx = take(conds_, free_conds_);
     conds_[idx].completions = completions;
     const uint32_t ref = new_query(QKind::conditional, c, 1);
     queries_[ref].request = idx;
@@ -95,15 +79,7 @@ void ListenerModel::admission(const Cite& c) { ledger_.query(c.t, new_query(QKin
 
 uint32_t ListenerModel::begin_request(const Cite& c) {
     know_stateful();
-    uint32_t idx;
-    if (!free_starts_.empty()) {
-        idx = free_starts_.back();
-        free_starts_.pop_back();
-    } else {
-        idx = uint32_t(starts_.size());
-        starts_.emplace_back();
-    }
-    starts_[idx] = Start{};
+    const uint32_t idx = take(starts_, free_starts_);
     const uint32_t ref = new_query(QKind::crowd_start, c, 1);
     queries_[ref].request = idx;
     ledger_.query(c.t, ref);
@@ -126,14 +102,7 @@ void ListenerModel::request(Retries::Request r, uint32_t slot) {
         retries_.add(std::move(r));
         return;
     }
-    uint32_t idx;
-    if (!free_requests_.empty()) {
-        idx = free_requests_.back();
-        free_requests_.pop_back();
-    } else {
-        idx = uint32_t(requests_.size());
-        requests_.emplace_back();
-    }
+    const uint32_t idx = take(requests_, free_requests_);
     const int64_t from = r.cite.t, to = r.deadline;
     cr.r = std::move(r);
     requests_[idx] = std::move(cr);

@@ -118,6 +118,20 @@ private:
         uint32_t request = 0;   // crowd: index into requests_
     };
     uint32_t new_query(QKind k, const Cite& c, uint8_t parts);
+    // A free slot of `pool` (reused from `free`, else appended), reset to T{}.
+    template <class T>
+    static uint32_t take(std::vector<T>& pool, std::vector<uint32_t>& free) {
+        uint32_t i;
+        if (!free.empty()) {
+            i = free.back();
+            free.pop_back();
+            pool[i] = T{};
+        } else {
+            i = uint32_t(pool.size());
+            pool.emplace_back();
+        }
+        return i;
+    }
     void know_stateful() {
         if (!k_.stateful_seen) {
             k_.stateful_seen = true;
