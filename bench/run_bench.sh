@@ -68,7 +68,7 @@ num() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
 num "$BASE_MIX_RATIO" && num "$BASE_COMPLETE_CLOSE_RATIO" || die "BASE_*_RATIO must be numbers"
 [[ -x $GENCAP ]] || die "$GENCAP missing: build it first (cmake --build $BUILD --target lp_gencap)"
 [[ -x $BARELOOP ]] || die "$BARELOOP missing: build it first (cmake --build $BUILD --target lp_bareloop)"
-[[ -x $TIME ]] || die "$TIME missing (apt-get install time)"
+[[ -x $TIME ]] || die "$TIME missing (make -f Makefile.helpers deps)"
 
 # FILES -> parallel arrays F_LABEL F_MODE F_N.
 F_LABEL=() F_MODE=() F_N=()

@@ -16,7 +16,8 @@ fuzz/run.sh, bench/*.sh and completion/*.bash for the commands they invoke:
 Then each command is looked up on PATH and `dpkg -S` names the package that ships it. It
 must be in PACKAGES (Makefile.helpers), in what they depend on (Depends/Pre-Depends,
 recursively: apt installs those), or in the base system every Debian has (Essential: yes
-or Priority: required, which is what a minimal Debian root holds).
+or Priority: required, which is what a minimal Debian root holds, and apt, which the deps
+target runs).
 
 What is not a command: shell builtins and keywords (BUILTINS below), functions and
 variables the scripts define, the project's own programs and scripts (PROJECT), and words
@@ -561,7 +562,9 @@ def main():
     pkgs, provides = dpkg_db()
     missing_pkgs = [p for p in packages if p not in pkgs]
     allowed = closure([p for p in packages if p in pkgs], pkgs, provides)
-    base = {p for p, v in pkgs.items() if v["base"]}
+    # apt: the deps target itself runs apt-get, so every root it works on has it (a minimal
+    # root made by mmdebstrap/debootstrap --variant=minbase holds it with Priority: important)
+    base = {p for p, v in pkgs.items() if v["base"]} | ({"apt"} & set(pkgs))
     allowed_base = closure(base, pkgs, provides)
 
     search = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -24,7 +24,7 @@ if [[ ! $size =~ ^[0-9]+,[0-9]+$ ]]; then
 fi
 
 if ! command -v xmllint >/dev/null; then
-    echo "render_svg: xmllint missing (apt-get install -y libxml2-utils)" >&2
+    echo "render_svg: xmllint missing (make -f Makefile.helpers deps)" >&2
     exit 2
 fi
 if ! xmllint --noout "$in"; then
@@ -38,13 +38,9 @@ fi
 
 chromium=$(command -v chromium || command -v chromium-browser || true)
 if [[ -z $chromium ]]; then
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-        apt-get install -y chromium >/dev/null
-        chromium=$(command -v chromium)
-    else
-        echo "render_svg: chromium missing (apt-get install -y chromium)" >&2
-        exit 2
-    fi
+    # chromium is in PACKAGES: make -f Makefile.helpers deps installs it; a test installs nothing
+    echo "render_svg: chromium missing (make -f Makefile.helpers deps)" >&2
+    exit 2
 fi
 
 profile=$(mktemp -d)
