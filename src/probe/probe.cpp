@@ -276,6 +276,15 @@ void write_all(int fd, const std::string& path, const char* data, size_t len) {
 }
 
 void Prober::setup() {
+    // Caught from the start: a signal during set-up (capture, firewall rule, watchdog)
+    // ends the probe through the same path as one while it runs, with its report.
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: poll() returns at once
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGHUP, &sa, nullptr);
     plan_ = load_plan(o_.plan);
     refuse_special(o_.target.addr);
     if (o_.max_connections < 2 || o_.max_connections > 4000)
@@ -307,13 +316,6 @@ void Prober::setup() {
         remove_created();  // no empty output file left by a probe that never ran
         throw;
     }
-    struct sigaction sa{};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: poll() returns at once
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    sigaction(SIGHUP, &sa, nullptr);
     start_ns_ = now_ns();
 }
 
