@@ -132,7 +132,7 @@ echo "== 1: install and release"
 for fam in 4 6; do
     if [[ $fam == 4 ]]; then args=("${V4[@]}"); daddr="ip daddr 10.77.0.2 tcp dport 8081"
     else args=("${V6[@]}"); daddr="ip6 daddr fd77::2 tcp dport 8082"; fi
-    start_hold "$WORK/h1" "${args[@]}" --release-after 1
+    start_hold "$WORK/h1" "${args[@]}" --release-after 3
     check "IPv$fam: table is named after the probe's pid" '[ "$TABLE" = "listenprobe_$HOLD_PID" ]'
     check "IPv$fam: nft list tables shows it" 'table_exists "$TABLE"'
     inA nft list table inet "$TABLE" >"$WORK/rules" 2>&1
@@ -147,7 +147,8 @@ for fam in 4 6; do
     check "IPv$fam: watchdog gone after release" 'gone_pid "$WD"'
 done
 
-start_hold "$WORK/h1f" "${V4[@]}" --fork-copy --release-after 0.3
+# 3 s: the table must still be there when the check runs, also on a loaded machine
+start_hold "$WORK/h1f" "${V4[@]}" --fork-copy --release-after 3
 check "a forked copy of the probe cannot end the guard" 'grep -qx "fork copy released: no" "$WORK/h1f" && table_exists "$TABLE"'
 wait "$HOLD_PID"
 check "the probe itself still can" 'grep -qx "released ok" "$WORK/h1f" && ! table_exists "$TABLE"'
