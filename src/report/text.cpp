@@ -157,7 +157,7 @@ std::vector<Row> verdict_rows(const ListenerVerdict& l, const Style& st) {
         else if (l.syn_queue_capacity && l.backlog && *l.syn_queue_capacity == *l.backlog)
             sq.implies = "matches the backlog, the SYN-queue limit before Linux 6.13";
         else if (l.syn_queue_capacity)
-            sq.implies = "limited by the listen() backlog in effect (+1 from Linux 6.13)";
+            sq.implies = "limited by the backlog in effect (+1 from Linux 6.13)";
         rows.push_back(std::move(sq));
     }
 
