@@ -61,6 +61,10 @@ std::optional<lp::Endpoint> replay(const std::string& path, std::optional<lp::En
     // The fast writer the CLI uses must print exactly the document nlohmann prints.
     check(lp::analysis_json_text(a) == json + "\n");
     (void)lp::analysis_text(a, true);
+    lp::TextOptions text;
+    text.color = true;
+    text.events = true;
+    (void)lp::analysis_text(a, text);
     std::optional<lp::Endpoint> first;
     for (const auto& l : a.listeners) {
         if (hint) check(l.listener == *hint);

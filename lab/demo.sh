@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on an embedded default: a lab listener (listen(5), never accepts,
 # tcp_synack_retries=2 so the whole probe takes ~12 s) in a network namespace,
-# probed live from the client namespace; verdicts and timeline printed, the SVG
-# timeline written to ./demo-timeline.svg, the capture to ./demo.pcapng.
+# probed live from the client namespace; the verdicts printed (the text report;
+# `listenprobe replay demo.pcapng -v` adds lanes and events), the SVG timeline
+# written to ./demo-timeline.svg, the capture to ./demo.pcapng.
 # Override: BACKLOG=100 SOMAXCONN=3 ABORT_ON_OVERFLOW=1 SYNACK_RETRIES=5 lab/demo.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

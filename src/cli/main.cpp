@@ -99,9 +99,21 @@ struct OutputOpts {
     std::string format;  // "", "text", "json"
     bool json = false;
     std::string timeline;
+    std::string color = "auto";  // --color: auto, always, never
+    bool events = false;         // -v/--events: the text report adds all evidence, lanes and events
 };
 
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
+
+// --color=auto: colours only on a terminal that is not dumb (TERM set, not "dumb") and
+// without NO_COLOR (set and not empty, https://no-color.org). always/never: as told.
+bool use_color(const std::string& mode) {
+    if (mode == "always") return true;
+    if (mode == "never") return false;
+    const char* term = std::getenv("TERM");
+    const char* no_color = std::getenv("NO_COLOR");
+    return stdout_is_terminal() && term && *term && std::strcmp(term, "dumb") != 0 && !(no_color && *no_color);
+}
 
 std::string resolve_format(const OutputOpts& o) {
     if (o.json) return "json";
@@ -155,12 +167,10 @@ void emit(const Analysis& a, const OutputOpts& o) {
         // A path is bytes, not always UTF-8: replace what JSON cannot hold (U+FFFD).
         write_analysis_json(std::cout, a);
     } else {
-        const bool color = stdout_is_terminal();
-        std::cout << analysis_text(a, color);
-        for (const auto& l : a.listeners) {
-            if (l.connections.empty()) continue;
-            std::cout << "\n" << render_timeline_text(a, l, TimelineOptions{color, 100, 40});
-        }
+        TextOptions t;
+        t.color = use_color(o.color);
+        t.events = o.events;
+        std::cout << analysis_text(a, t);
     }
     finish_stdout();
 }
@@ -238,6 +248,9 @@ int main(int argc, char** argv) {
             ->check(CLI::IsMember({"text", "json"}));
         sub->add_flag("--json", out.json, "short for --format json");
         sub->add_option("--timeline", out.timeline, "also write a timeline: OUT.svg, OUT.txt or OUT.json");
+        sub->add_option("--color", out.color, "colours in the text report: auto (on a terminal), always, never")
+            ->check(CLI::IsMember({"auto", "always", "never"}));
+        sub->add_flag("-v,--events", out.events, "text report: every evidence line, then the lanes and events");
     };
     auto add_family = [&](CLI::App* sub) {
         auto* f4 = sub->add_flag("-4", only_v4, "resolve host names to IPv4 addresses only");

@@ -1,6 +1,7 @@
 // Reports of an Analysis: the JSON of docs/contract.md and the text for people.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <cstddef>
 #include <ostream>
 #include <string>
 
@@ -15,8 +16,24 @@ void write_analysis_json(std::ostream& out, const Analysis& a);
 std::string analysis_json_text(const Analysis& a);
 // The `connections` array of one listener (docs/contract.md), times from a.t0_ns.
 nlohmann::json connections_json(const Analysis& a, const ListenerVerdict& l);
-// One block per listener: each verdict, its evidence, what it implies for Linux settings.
-std::string analysis_text(const Analysis& a, bool color);
+
+// The text report (src/report/text.cpp; docs/report.md): by default one block per
+// listener that fits a screen (at most kTextLinesPerListener lines): each verdict
+// once, with the Linux setting or listen() value it implies, what a backlog matches
+// (known_values.hpp), the evidence behind it (the first lines), assumptions and
+// warnings. `events` (-v) adds every evidence line and each listener's lanes and events.
+struct TextOptions {
+    bool color = false;   // ANSI colours (the caller decides: --color, isatty, TERM, NO_COLOR)
+    bool events = false;  // -v/--events: all evidence, then the lanes and events of each listener
+    int width = 100;      // columns of the lanes (with `events`)
+};
+inline constexpr size_t kTextLinesPerListener = 30;
+std::string analysis_text(const Analysis& a, const TextOptions& o);
+inline std::string analysis_text(const Analysis& a, bool color) {
+    TextOptions o;
+    o.color = color;
+    return analysis_text(a, o);
+}
 
 // Writes `content` to `path` through a temporary file in the same directory and a
 // rename, so a failure never leaves a half-written file. Throws lp::InputError.

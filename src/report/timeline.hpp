@@ -23,6 +23,8 @@ struct TimelineOptions {
     bool color = false;     // text only: ANSI colours (the caller decides, e.g. by isatty)
     int width = 100;        // text only: terminal columns
     size_t max_lanes = 60;  // lanes drawn at most; 0 = no limit
+    bool verdicts = true;   // text only: the verdict and warning rows under the header (the text
+                            // report's -v leaves them out: its own block above has them)
 };
 
 std::string render_timeline_svg(const Analysis& a, const ListenerVerdict& l,

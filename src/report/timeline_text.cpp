@@ -357,14 +357,14 @@ std::string render_timeline_text(const Analysis& a, const ListenerVerdict& l,
     out += '\n';
     constexpr size_t kKey = 14;
     const size_t value_w = width - 2 - kKey;
-    for (const auto& [label, value] : verdict_rows(l)) {
+    for (const auto& [label, value] : o.verdicts ? verdict_rows(l) : decltype(verdict_rows(l)){}) {
         std::string key = label;
         for (const std::string& line : wrap_words(value, value_w)) {
             out += fmt::format("  {}{}\n", pad_right(key, kKey), line);
             key.clear();
         }
     }
-    for (const Warning& w : l.warnings) {
+    for (const Warning& w : o.verdicts ? l.warnings : std::vector<Warning>{}) {
         std::string key = "warning";
         for (const std::string& line : wrap_words(fmt::format("{}: {}", w.code, w.message), value_w)) {
             out += fmt::format("  {}{}\n", pad_right(key, kKey), pal.warn(line));
