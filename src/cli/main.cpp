@@ -96,10 +96,33 @@ void finish_stdout() {
 }
 
 struct OutputOpts {
-    std::string format;  // "", "text", "json"
+    std::string format;  // "", "text", "json", "jsonl"
     bool json = false;
     std::string timeline;
+    bool events = false;  // --events
 };
+
+// ---- the run object of the JSON (docs/contract.md, `run`) ----------------
+// When the command started: wall clock for `run.started_at`, a steady clock for its duration.
+const double g_started_at =
+    std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+const auto g_started = std::chrono::steady_clock::now();
+
+RunInfo run_info(const char* command, int argc, char** argv, const std::string& format, const OutputOpts& o,
+                 bool only_v4, bool only_v6) {
+    RunInfo r;
+    r.version = LP_VERSION;
+    r.commit = LP_GIT_COMMIT;
+    r.command = command;
+    r.argv.assign(argv, argv + argc);
+    r.family = only_v4 ? "ipv4" : only_v6 ? "ipv6" : "any";
+    r.format = format;
+    r.events = o.events;
+    r.timeline = o.timeline;
+    r.started_at = g_started_at;
+    return r;
+}
+// ---------------------------------------------------------------------------
 
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
 
@@ -130,7 +153,7 @@ std::string render_timeline_file(const Analysis& a, const std::string& out) {
     if (ends(".svg")) return render_timeline_svg(a, l);
     if (ends(".txt")) return render_timeline_text(a, l, TimelineOptions{false, 100, 60});
     if (ends(".json"))
-        return nlohmann::json{{"schema", "listenprobe/1"},
+        return nlohmann::json{{"schema", kJsonSchema},
                               {"listener", l.listener.str()},
                               {"connections", connections_json(a, l)}}
                    .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -146,14 +169,18 @@ void check_timeline_name(const std::string& out) {
     throw UsageError("timeline output must end in .svg, .txt or .json: " + out);
 }
 
-void emit(const Analysis& a, const OutputOpts& o) {
+void emit(Analysis& a, const OutputOpts& o) {
+    a.run.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - g_started).count();
     // Files first: a failure to write one must not leave stdout claiming success.
     // (An interrupted replay may have no listener yet: then there is no timeline to draw.)
     if (!o.timeline.empty() && !a.listeners.empty())
         write_file_atomic(o.timeline, render_timeline_file(a, o.timeline));
-    if (resolve_format(o) == "json") {
+    const std::string format = resolve_format(o);
+    if (format == "json") {
         // A path is bytes, not always UTF-8: replace what JSON cannot hold (U+FFFD).
         write_analysis_json(std::cout, a);
+    } else if (format == "jsonl") {
+        write_analysis_jsonl(std::cout, a, o.events);
     } else {
         const bool color = stdout_is_terminal();
         std::cout << analysis_text(a, color);
@@ -234,8 +261,8 @@ int main(int argc, char** argv) {
     std::string file, listener, timeline_out;
     bool only_v4 = false, only_v6 = false;
     auto add_output = [&](CLI::App* sub) {
-        sub->add_option("--format", out.format, "text or json (text on a terminal, json otherwise)")
-            ->check(CLI::IsMember({"text", "json"}));
+        sub->add_option("--format", out.format, "text, json or jsonl (text on a terminal, json otherwise)")
+            ->check(CLI::IsMember({"text", "json", "jsonl"}));
         sub->add_flag("--json", out.json, "short for --format json");
         sub->add_option("--timeline", out.timeline, "also write a timeline: OUT.svg, OUT.txt or OUT.json");
     };
@@ -275,6 +302,10 @@ int main(int argc, char** argv) {
         ->default_val(200);
     probe->add_flag("--quiet", po.quiet, "no status line");
     add_output(probe);
+
+    // --events: per-connection events (jsonl: one line per connection).
+    for (CLI::App* sub : {replay, probe})
+        sub->add_flag("--events", out.events, "include per-connection events (jsonl: one line per connection)");
 
     app.add_subcommand("plans", "list the probe plans");
     app.add_subcommand("cleanup", "remove firewall tables left by a killed probe");
@@ -321,7 +352,12 @@ int main(int argc, char** argv) {
             std::string note;
             listener_of(replay_listener, ep, note);
             const auto t0 = std::chrono::steady_clock::now();
-            const Analysis a = replay_file(file, ep, note);
+            Analysis a = replay_file(file, ep, note);
+            a.run = run_info("replay", argc, argv, resolve_format(out), out, only_v4, only_v6);
+            if (ep) {
+                a.run.target_given = listener;
+                a.run.target = ep;
+            }
             stopped_by = g_replay_signal;
             emit(a, out);
             if (std::getenv("LP_TIMING"))
@@ -341,8 +377,15 @@ int main(int argc, char** argv) {
             po.target = t.endpoint;
             po.format_json = resolve_format(out) == "json";
             po.timeline = out.timeline;  // opened by the probe before it drops privileges
+            RunInfo run = run_info("probe", argc, argv, resolve_format(out), out, only_v4, only_v6);
+            run.target_given = target;
+            run.target = t.endpoint;
             out.timeline.clear();
             Analysis a = run_probe(po);
+            run.plan = a.run.plan;  // what the probe ran
+            run.probe = a.run.probe;
+            run.expected_duration_s = a.run.expected_duration_s;
+            a.run = std::move(run);
             if (const std::string note = t.resolution_note("target"); !note.empty()) a.source.notes.push_back(note);
             stopped_by = probe_stop_signal();
             emit(a, out);

@@ -706,7 +706,7 @@ Analysis Prober::run() {
         const std::string& t = o_.timeline;
         if (t.ends_with(".svg")) svg = render_timeline_svg(a, a.listeners[0]);
         else if (t.ends_with(".txt")) svg = render_timeline_text(a, a.listeners[0]);
-        else svg = nlohmann::json{{"schema", "listenprobe/1"}, {"listener", a.listeners[0].listener.str()},
+        else svg = nlohmann::json{{"schema", kJsonSchema}, {"listener", a.listeners[0].listener.str()},
                                   {"connections", connections_json(a, a.listeners[0])}}.dump(2) + "\n";
         write_all(timeline_fd_, t, svg.data(), svg.size());
         ::close(timeline_fd_);
