@@ -177,11 +177,14 @@ struct ProbeConn {
     bool reset = false;
     bool no_timestamps = false;
     std::optional<uint32_t> synack_tsval;  // the latest SYN-ACK's timestamp, to echo
+    const char* step = "";                 // the plan step that opened it
 };
 
 class Prober {
 public:
-    explicit Prober(const ProbeOptions& o) : o_(o), engine_(Engine::Options{o.target, true, 1000}) {}
+    // Every connection is listed with its events (at most 4000: --max-connections), so that the
+    // probe can tell its own resets apart (mark_probe_resets); the JSON lists the first 1000.
+    explicit Prober(const ProbeOptions& o) : o_(o), engine_(Engine::Options{o.target, true, 4096}) {}
     ~Prober() {
         writer_.reset();  // closes the memory stream, which owns pcap_buf_ until then
         std::free(pcap_buf_);
@@ -246,6 +249,7 @@ private:
     std::optional<double> initial_rto_;
     std::vector<Warning> notes_;
     bool status_shown_ = false;
+    const char* step_ = "";  // the plan step running
     int64_t last_status_ns_ = 0;
 };
 
@@ -322,6 +326,7 @@ ProbeConn* Prober::new_conn() {
     auto c = std::make_unique<ProbeConn>();
     c->sport = uint16_t(sport_base_ + conns_.size());
     c->isn = uint32_t(rng_());
+    c->step = step_;
     conns_.push_back(std::move(c));
     guard_->add_connection(conns_.back()->sport, conns_.back()->isn + 1);
     return conns_.back().get();
@@ -666,6 +671,7 @@ Analysis Prober::run() {
         bool go_on = true;
         for (const auto& step : plan_.steps) {
             if (g_stop || !go_on) break;
+            step_ = step.c_str();
             if (step == "baseline") go_on = step_baseline();
             else if (step == "syn-queue") step_syn_queue();
             else if (step == "retries") step_retries();
@@ -692,6 +698,14 @@ Analysis Prober::run() {
         a.listeners.push_back(std::move(v));
     }
     for (auto& w : notes_) a.listeners[0].warnings.push_back(w);
+    // Requests the probe reset on purpose before any final ACK: not half-open connections of the listener.
+    mark_probe_resets(a.listeners[0], [&](const Endpoint& client) -> const char* {
+        if (client.addr != route_.source || client.port < sport_base_) return nullptr;
+        const size_t i = size_t(client.port - sport_base_);
+        if (i >= conns_.size()) return nullptr;
+        const ProbeConn& c = *conns_[i];
+        return c.reset && c.ack_sent_ns == 0 ? c.step : nullptr;
+    }, a.t0_ns);
 
     if (writer_) {
         writer_->close(end);
