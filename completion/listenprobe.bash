@@ -12,9 +12,9 @@ _listenprobe() {
         replay | probe | timeline | plans | cleanup) sub=${words[i]}; break ;;
         esac
     done
-    local output="--format --json --timeline"
+    local output="--format --json --events --timeline"
     case $prev in
-    --format) mapfile -t COMPREPLY < <(compgen -W "text json" -- "$cur"); return ;;
+    --format) mapfile -t COMPREPLY < <(compgen -W "text json jsonl" -- "$cur"); return ;;
     --plan)
         mapfile -t COMPREPLY < <(compgen -W "$(listenprobe plans 2>/dev/null | awk '{print $1}')" -- "$cur")
         [[ $cur == */* || $cur == .* ]] && mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -f -X '!*.toml' -- "$cur")
