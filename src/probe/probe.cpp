@@ -780,12 +780,17 @@ void Prober::announce() {
     if (o_.quiet) return;
     std::string steps;
     for (const auto& s : plan_.steps) steps += (steps.empty() ? "" : ", ") + s;
-    std::fprintf(stderr,
-                 "listenprobe: probing %s with plan %s (%s): about %.0f s (a round trip under 1 ms, a 1 s initial "
-                 "SYN-ACK timeout%s), up to %.0f s (3 s initial timeout%s)\n",
-                 o_.target.str().c_str(), plan_.name.c_str(), steps.c_str(), std::ceil(about),
-                 waits ? ", tcp_synack_retries=5 as Linux by default" : "", std::ceil(most),
-                 waits ? fmt::format(", --max-wait {:g}", o_.max_wait_s).c_str() : "");
+    // (the timers matter only to the steps after the baseline)
+    const bool timers = std::ceil(most) > std::ceil(about);
+    std::string line = fmt::format("listenprobe: probing {} with plan {} ({}): about {:.0f} s (a round trip under 1 ms",
+                                   o_.target.str(), plan_.name, steps, std::ceil(about));
+    if (timers)
+        line += fmt::format(", a 1 s initial SYN-ACK timeout{}), up to {:.0f} s (3 s initial timeout{})",
+                            waits ? ", tcp_synack_retries=5 as Linux by default" : "", std::ceil(most),
+                            waits ? fmt::format(", --max-wait {:g}", o_.max_wait_s) : "");
+    else
+        line += ")";
+    std::fprintf(stderr, "%s\n", line.c_str());
 }
 
 void Prober::begin_step(size_t i) {
