@@ -14,7 +14,7 @@ _listenprobe() {
     done
     local output="--format --json --timeline -v --events --color"
     case $prev in
-    --format) mapfile -t COMPREPLY < <(compgen -W "text json" -- "$cur"); return ;;
+    --format) mapfile -t COMPREPLY < <(compgen -W "text json jsonl" -- "$cur"); return ;;
     --color) mapfile -t COMPREPLY < <(compgen -W "auto always never" -- "$cur"); return ;;
     --plan)
         mapfile -t COMPREPLY < <(compgen -W "$(listenprobe plans 2>/dev/null | awk '{print $1}')" -- "$cur")

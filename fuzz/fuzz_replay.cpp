@@ -2,7 +2,7 @@
 // `listenprobe replay FILE --format json --timeline OUT` runs it: the bytes are
 // written to a memfd and opened by path (/proc/self/fd/N, a regular file, so the
 // pcapng end-of-capture scan runs too), then open_source, the engine, the
-// JSON and text reports and both timeline renderings. The analysis runs twice:
+// JSON (and JSON lines) and text reports and both timeline renderings. The analysis runs twice:
 // over every listener, and with the first listener found as the --listener hint.
 //
 // lp::InputError (and UsageError) are the CLI's exit 1 and 2; any other exception
@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include "inference/engine.hpp"
@@ -60,6 +61,30 @@ std::optional<lp::Endpoint> replay(const std::string& path, std::optional<lp::En
     check(!json.empty());
     // The fast writer the CLI uses must print exactly the document nlohmann prints.
     check(lp::analysis_json_text(a) == json + "\n");
+    // --format jsonl --events: a listener line each, followed by a line per listed connection,
+    // each one the object the JSON document has.
+    {
+        const nlohmann::json doc = nlohmann::json::parse(json);
+        std::ostringstream s;
+        lp::write_analysis_jsonl(s, a, true);
+        std::istringstream in(s.str());
+        size_t li = 0, ci = 0;
+        for (std::string line; std::getline(in, line);) {
+            const nlohmann::json j = nlohmann::json::parse(line);
+            check(j.at("schema") == doc.at("schema"));
+            if (j.at("type") == "listener") {
+                check(li < doc.at("listeners").size());
+                nlohmann::json want = doc.at("listeners")[li++];
+                want.erase("connections");
+                check(j.at("listener") == want && j.at("run") == doc.at("run"));
+                ci = 0;
+            } else {
+                check(j.at("type") == "connection" && li > 0);
+                check(j.at("connection") == doc.at("listeners")[li - 1].at("connections").at(ci++));
+            }
+        }
+        check(li == doc.at("listeners").size());
+    }
     (void)lp::analysis_text(a, true);
     lp::TextOptions text;
     text.color = true;

@@ -96,12 +96,34 @@ void finish_stdout() {
 }
 
 struct OutputOpts {
-    std::string format;  // "", "text", "json"
+    std::string format;  // "", "text", "json", "jsonl"
     bool json = false;
     std::string timeline;
     std::string color = "auto";  // --color: auto, always, never
     bool events = false;         // -v/--events: the text report adds all evidence, lanes and events
 };
+
+// ---- the run object of the JSON (docs/contract.md, `run`) ----------------
+// When the command started: wall clock for `run.started_at`, a steady clock for its duration.
+const double g_started_at =
+    std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+const auto g_started = std::chrono::steady_clock::now();
+
+RunInfo run_info(const char* command, int argc, char** argv, const std::string& format, const OutputOpts& o,
+                 bool only_v4, bool only_v6) {
+    RunInfo r;
+    r.version = LP_VERSION;
+    r.commit = LP_GIT_COMMIT;
+    r.command = command;
+    r.argv.assign(argv, argv + argc);
+    r.family = only_v4 ? "ipv4" : only_v6 ? "ipv6" : "any";
+    r.format = format;
+    r.events = o.events;
+    r.timeline = o.timeline;
+    r.started_at = g_started_at;
+    return r;
+}
+// ---------------------------------------------------------------------------
 
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
 
@@ -142,7 +164,7 @@ std::string render_timeline_file(const Analysis& a, const std::string& out) {
     if (ends(".svg")) return render_timeline_svg(a, l);
     if (ends(".txt")) return render_timeline_text(a, l, TimelineOptions{false, 100, 60});
     if (ends(".json"))
-        return nlohmann::json{{"schema", "listenprobe/1"},
+        return nlohmann::json{{"schema", kJsonSchema},
                               {"listener", l.listener.str()},
                               {"connections", connections_json(a, l)}}
                    .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -158,14 +180,18 @@ void check_timeline_name(const std::string& out) {
     throw UsageError("timeline output must end in .svg, .txt or .json: " + out);
 }
 
-void emit(const Analysis& a, const OutputOpts& o) {
+void emit(Analysis& a, const OutputOpts& o) {
+    a.run.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - g_started).count();
     // Files first: a failure to write one must not leave stdout claiming success.
     // (An interrupted replay may have no listener yet: then there is no timeline to draw.)
     if (!o.timeline.empty() && !a.listeners.empty())
         write_file_atomic(o.timeline, render_timeline_file(a, o.timeline));
-    if (resolve_format(o) == "json") {
+    const std::string format = resolve_format(o);
+    if (format == "json") {
         // A path is bytes, not always UTF-8: replace what JSON cannot hold (U+FFFD).
         write_analysis_json(std::cout, a);
+    } else if (format == "jsonl") {
+        write_analysis_jsonl(std::cout, a, o.events);
     } else {
         TextOptions t;
         t.color = use_color(o.color);
@@ -244,13 +270,14 @@ int main(int argc, char** argv) {
     std::string file, listener, timeline_out;
     bool only_v4 = false, only_v6 = false;
     auto add_output = [&](CLI::App* sub) {
-        sub->add_option("--format", out.format, "text or json (text on a terminal, json otherwise)")
-            ->check(CLI::IsMember({"text", "json"}));
+        sub->add_option("--format", out.format, "text, json or jsonl (text on a terminal, json otherwise)")
+            ->check(CLI::IsMember({"text", "json", "jsonl"}));
         sub->add_flag("--json", out.json, "short for --format json");
         sub->add_option("--timeline", out.timeline, "also write a timeline: OUT.svg, OUT.txt or OUT.json");
         sub->add_option("--color", out.color, "colours in the text report: auto (on a terminal), always, never")
             ->check(CLI::IsMember({"auto", "always", "never"}));
-        sub->add_flag("-v,--events", out.events, "text report: every evidence line, then the lanes and events");
+        sub->add_flag("-v,--events", out.events,
+                      "per-connection events: text adds every evidence line, lanes and events; jsonl one line per connection");
     };
     auto add_family = [&](CLI::App* sub) {
         auto* f4 = sub->add_flag("-4", only_v4, "resolve host names to IPv4 addresses only");
@@ -334,7 +361,12 @@ int main(int argc, char** argv) {
             std::string note;
             listener_of(replay_listener, ep, note);
             const auto t0 = std::chrono::steady_clock::now();
-            const Analysis a = replay_file(file, ep, note);
+            Analysis a = replay_file(file, ep, note);
+            a.run = run_info("replay", argc, argv, resolve_format(out), out, only_v4, only_v6);
+            if (ep) {
+                a.run.target_given = listener;
+                a.run.target = ep;
+            }
             stopped_by = g_replay_signal;
             emit(a, out);
             if (std::getenv("LP_TIMING"))
@@ -354,8 +386,15 @@ int main(int argc, char** argv) {
             po.target = t.endpoint;
             po.format_json = resolve_format(out) == "json";
             po.timeline = out.timeline;  // opened by the probe before it drops privileges
+            RunInfo run = run_info("probe", argc, argv, resolve_format(out), out, only_v4, only_v6);
+            run.target_given = target;
+            run.target = t.endpoint;
             out.timeline.clear();
             Analysis a = run_probe(po);
+            run.plan = a.run.plan;  // what the probe ran
+            run.probe = a.run.probe;
+            run.expected_duration_s = a.run.expected_duration_s;
+            a.run = std::move(run);
             if (const std::string note = t.resolution_note("target"); !note.empty()) a.source.notes.push_back(note);
             stopped_by = probe_stop_signal();
             emit(a, out);

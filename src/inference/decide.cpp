@@ -567,6 +567,7 @@ std::string fate_reason(const Flow& f, const FlowState& st, const Knowledge& k, 
     auto T = [&](Off o) { return at_time(f.at(o), t0); };
     switch (fate) {
         case Fate::refused: return "RST answered the SYN";
+        case Fate::probe_reset: return "reset by the probe on purpose";
         case Fate::reset_by_client:
             return f.answered() ? "the client reset the handshake right after the SYN-ACK"
                                 : "the client reset before any answer";
@@ -622,6 +623,34 @@ std::string fate_reason(const Flow& f, const FlowState& st, const Knowledge& k, 
             return "no handshake seen";
     }
     return "";
+}
+
+void mark_probe_resets(ListenerVerdict& v, const std::function<const char*(const Endpoint&)>& step_of, int64_t t0) {
+    for (ReportedConnection& c : v.connections) {
+        if (c.fate != Fate::half_open) continue;
+        const char* step = step_of(c.client);
+        if (!step) continue;
+        std::optional<int64_t> synack, rst;
+        int rtx = 0;
+        for (const Event& e : c.events) {
+            if (e.dir == Dir::from_listener && e.kind == EventKind::synack && !synack) synack = e.t_ns;
+            if (e.dir == Dir::from_listener && e.kind == EventKind::synack_retransmit && e.timer) ++rtx;
+            if (e.dir == Dir::to_listener && e.kind == EventKind::rst && !rst) rst = e.t_ns;
+        }
+        std::string why = fmt::format("reset by the probe on purpose ({} step)", step);
+        if (rst) why += " at " + at_time(*rst, t0);
+        if (rtx > 0)
+            why += fmt::format(", after {} SYN-ACK retransmission(s) (they count for the SYN-ACK schedule)", rtx);
+        else if (rst && synack && *rst >= *synack)
+            why += fmt::format(", {:.1f} ms after its SYN-ACK, before any retransmission was due: its end shows "
+                               "nothing about syncookies or retries", double(*rst - *synack) / 1e6);
+        else
+            why += ", before any SYN-ACK retransmission";
+        --v.fate_counts[size_t(Fate::half_open)];
+        ++v.fate_counts[size_t(Fate::probe_reset)];
+        c.fate = Fate::probe_reset;
+        c.fate_reason = std::move(why);
+    }
 }
 
 }  // namespace lp

@@ -17,12 +17,14 @@
 // the engine's watermark is the least u of all flows.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
 
 #include "inference/names.hpp"
 #include "inference/syn_queue.hpp"
+#include "inference/verdict.hpp"
 #include "tracker/flow.hpp"
 #include "tracker/tracker.hpp"
 
@@ -108,5 +110,14 @@ void evaluate(const Flow& f, const ListenerFacts& lf, FlowState& st, ListenerMod
 // The fate of a flow and a sentence saying why, from its facts and decisions.
 Fate fate_of(const Flow& f, const FlowState& st, bool port_open);
 std::string fate_reason(const Flow& f, const FlowState& st, const Knowledge& k, bool port_open, int64_t t0);
+
+// The probe's own requests that it reset on purpose before sending any final ACK: `step_of`
+// gives the plan step that opened the request of a client, or nullptr when the probe did not
+// reset it so. Those the analysis calls half-open (a syncookie or tcp_synack_retries=0 when
+// not retransmitted, which their end does not show) get the fate probe-reset and are counted
+// as such. Only the fate, its reason and fate_counts change: the inference has used their
+// facts already (RTT, SYN-ACK schedule, stateful requests). Every connection must be listed
+// in v.connections (the probe's engine lists them all).
+void mark_probe_resets(ListenerVerdict& v, const std::function<const char*(const Endpoint&)>& step_of, int64_t t0);
 
 }  // namespace lp

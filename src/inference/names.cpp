@@ -18,6 +18,7 @@ constexpr Table<Fate, kFates> kFateNames{{
     {Fate::cookie, "cookie"},
     {Fate::refused, "refused"},
     {Fate::reset_by_client, "reset-by-client"},
+    {Fate::probe_reset, "probe-reset"},
     {Fate::unknown, "unknown"},
 }};
 constexpr Table<PortState, 3> kPortNames{{

@@ -17,9 +17,10 @@ enum class Fate : uint8_t {
     cookie,           // SYN-ACK proven stateless (syncookie)
     refused,          // RST to the SYN: closed port
     reset_by_client,  // the client reset the handshake before its outcome (e.g. prober kernel)
+    probe_reset,      // the probe's own request, reset by the probe on purpose before any final ACK
     unknown
 };
-inline constexpr int kFates = 9;
+inline constexpr int kFates = 10;
 
 enum class PortState : uint8_t { open, closed, no_answer };
 enum class SynPolicy : uint8_t { unknown, drop };

@@ -72,7 +72,42 @@ struct ListenerVerdict {
     }
 };
 
+// What was run: filled by the command line (and the probe), reported as `run`
+// (docs/contract.md). Not part of what the packets prove.
+struct RunInfo {
+    std::string version, commit;     // as --version prints them
+    std::string command;             // "replay" or "probe"
+    std::vector<std::string> argv;
+    std::string target_given;        // TARGET (probe) or --listener (replay) as given; empty: none
+    std::optional<Endpoint> target;  // what it resolved to
+    std::string family = "any";      // -4: "ipv4", -6: "ipv6"
+    std::string format;              // "text", "json", "jsonl"
+    bool events = false;             // --events
+    std::string timeline;            // --timeline OUT, empty: none
+    double started_at = 0;           // Unix time in seconds when the command started
+    double duration_s = 0;           // wall time from then until the report was written
+    // probe only
+    struct Plan {
+        std::string name, path, description;
+        std::vector<std::string> steps;
+        int syn_tries = 0, syn_burst = 0, retries_requests = 0;
+        int mss = 0, wscale = 0, window = 0;
+        bool sack = false, timestamps = false;
+    };
+    struct ProbeOptions {
+        std::string interface;   // the capture interface used (-i, or from the route)
+        int max_connections = 0;
+        double rate_pps = 0, max_wait_s = 0;
+        std::string user, write;
+        bool quiet = false;
+    };
+    std::optional<Plan> plan;
+    std::optional<ProbeOptions> probe;
+    std::optional<double> expected_duration_s;  // what the probe announced before sending
+};
+
 struct Analysis {
+    RunInfo run;
     SourceInfo source;
     int64_t t0_ns = 0;              // first packet of the source: times are reported from here
     std::optional<int64_t> end_ns;  // the capture provably lasted until here

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <functional>
@@ -177,11 +178,14 @@ struct ProbeConn {
     bool reset = false;
     bool no_timestamps = false;
     std::optional<uint32_t> synack_tsval;  // the latest SYN-ACK's timestamp, to echo
+    const char* step = "";                 // the plan step that opened it
 };
 
 class Prober {
 public:
-    explicit Prober(const ProbeOptions& o) : o_(o), engine_(Engine::Options{o.target, true, 1000}) {}
+    // Every connection is listed with its events (at most 4000: --max-connections), so that the
+    // probe can tell its own resets apart (mark_probe_resets); the JSON lists the first 1000.
+    explicit Prober(const ProbeOptions& o) : o_(o), engine_(Engine::Options{o.target, true, 4096}) {}
     ~Prober() {
         writer_.reset();  // closes the memory stream, which owns pcap_buf_ until then
         std::free(pcap_buf_);
@@ -198,6 +202,18 @@ private:
     void feed(const Segment& s);
     bool wait_until(int64_t deadline, const std::function<bool()>& done, const std::string& what = {});
     void status(const std::string& what, int64_t deadline);
+    // progress: what the plan is expected to take, from the schedule measured so far
+    struct Assume {
+        double rtt_s = 0.001;     // before the baseline: a round trip under 1 ms
+        double initial_s = 1.0;   // the initial SYN-ACK timeout (Linux: 1 s)
+        int retries = 5;          // tcp_synack_retries (Linux default 5); -1: until --max-wait
+    };
+    double step_expected_s(const std::string& step, const Assume& a, int& conns) const;
+    // Steps from index `from` on and the clean-up, with `conns` connections opened before.
+    double plan_expected_s(size_t from, const Assume& a, int conns) const;
+    Assume measured() const;
+    void announce();
+    void begin_step(size_t i);
     Analysis snapshot(int64_t end = 0);
     // sending
     ProbeConn* new_conn();
@@ -246,6 +262,12 @@ private:
     std::optional<double> initial_rto_;
     std::vector<Warning> notes_;
     bool status_shown_ = false;
+    const char* step_ = "";  // the plan step running
+    int64_t step_end_ns_ = 0;   // when the running step is expected to end
+    double rest_s_ = 0;         // what the later steps and the clean-up are expected to take
+    std::string status_extra_;  // said after the remaining time
+    double expected_s_ = 0;     // announced before sending (from the start of run())
+    int64_t run_start_ns_ = 0;
     int64_t last_status_ns_ = 0;
 };
 
@@ -324,6 +346,7 @@ ProbeConn* Prober::new_conn() {
     auto c = std::make_unique<ProbeConn>();
     c->sport = uint16_t(sport_base_ + conns_.size());
     c->isn = uint32_t(rng_());
+    c->step = step_;
     conns_.push_back(std::move(c));
     guard_->add_connection(conns_.back()->sport, conns_.back()->isn + 1);
     return conns_.back().get();
@@ -433,8 +456,12 @@ void Prober::status(const std::string& what, int64_t deadline) {
     const int64_t now = now_ns();
     if (now - last_status_ns_ < 200 * kMs) return;
     last_status_ns_ = now;
-    std::fprintf(stderr, "\r\033[K[%6.1fs] %s (at most %.0f s more)", double(now - start_ns_) / 1e9, what.c_str(),
-                 std::max(0.0, double(deadline - now) / 1e9));
+    // The remaining time from the schedule measured so far: the running step's expected end
+    // (never past the deadline of this wait, nor before now), then the later steps.
+    const int64_t end = std::clamp<int64_t>(step_end_ns_ ? step_end_ns_ : deadline, now, std::max(now, deadline));
+    const double left = double(end - now) / 1e9 + rest_s_;
+    std::fprintf(stderr, "\r\033[K[%6.1fs] %s; about %.0f s more%s", double(now - start_ns_) / 1e9, what.c_str(),
+                 std::ceil(left), status_extra_.c_str());
     status_shown_ = true;
 }
 
@@ -568,8 +595,30 @@ void Prober::step_retries() {
             if (dl && now < *dl && !request_cut(*k, *dl)) all_settled = false;
         }
         what = fmt::format("retries: {} SYN-ACK retransmission(s) so far, waiting for the next or its absence", most);
+        // The end if no request retransmits again, and if the listener retries as Linux does by
+        // default (5), from the schedule measured: gaps doubling from the initial timeout.
+        int64_t end_last = 0, end_default = 0;
+        const double I = initial_rto();
+        const int R = std::max(5, most);
+        for (auto* c : reqs) {
+            auto* k = seen(*c);
+            if (!k || !k->answered()) continue;
+            if (const auto dl = rtx_deadline(*k, I)) end_last = std::max(end_last, *dl);
+            double t = 0;
+            for (int g = 0; g <= R; ++g) t += nominal_gap(I, size_t(g));
+            t += overdue_margin(nominal_gap(I, size_t(R)));
+            end_default = std::max(end_default, k->at(k->synack) + int64_t(t * 1e9));
+        }
+        if (end_default) {
+            step_end_ns_ = std::min(deadline, std::max(end_default, end_last));
+            status_extra_ = end_last && end_last < step_end_ns_
+                                ? fmt::format(" (if the listener retries {} times; {:.0f} s if that was the last)", R,
+                                              std::ceil(std::max(0.0, double(end_last - now) / 1e9) + rest_s_))
+                                : "";
+        }
         return all_settled;
     }, what);
+    status_extra_.clear();
     if (now_ns() >= deadline)
         notes_.push_back({"max-wait", fmt::format("stopped waiting for SYN-ACK retransmissions after {:.0f} s "
                                                   "(--max-wait)", o_.max_wait_s)});
@@ -654,7 +703,7 @@ void Prober::cleanup() {
     // state at the listener gets two more, a few round trips apart, so one RST lost on the
     // way does not leave an established connection behind (measured: 3 % loss did).
     for (int round = 0; round < 2 && cap_; ++round) {
-        wait_until(now_ns() + drop_wait() / 2, [] { return false; });
+        wait_until(now_ns() + drop_wait() / 2, [] { return false; }, "clean-up: resetting every connection");
         for (auto& c : conns_) send_rst(*c, true);
     }
     // Let the last answers arrive into the capture.
@@ -662,12 +711,110 @@ void Prober::cleanup() {
     if (guard_) guard_->release();
 }
 
+// ---- progress ---------------------------------------------------------------
+// What each step waits for, in the words of the step code above: the same deadlines,
+// timeouts and pacing, for a listener that answers with the round trip and initial
+// SYN-ACK timeout of `a`. Not a bound on a listener that behaves otherwise (a longer
+// round trip, more retries): the status line then follows what was measured.
+
+namespace {
+double drop_wait_s(double rtt_s) { return std::clamp(10 * rtt_s + 0.02, 0.06, 1.0); }
+}  // namespace
+
+double Prober::step_expected_s(const std::string& step, const Assume& a, int& conns) const {
+    const double dw = drop_wait_s(a.rtt_s), pkt = 1.0 / o_.rate_pps, I = a.initial_s;
+    if (step == "baseline") {
+        conns += 1;
+        return a.rtt_s + 2 * pkt + 0.05;
+    }
+    if (step == "syn-queue") {
+        const int n = std::min(plan_.syn_burst, o_.max_connections - conns - (plan_.retries_requests + 8));
+        if (n < 2) return 0;
+        conns += n;
+        // the burst, its repeat and its RSTs; until a cookie's second retransmission is overdue
+        return 3 * n * pkt + 2 * dw + 3 * I + overdue_margin(I) + overdue_margin(2 * I) + 0.1 + a.rtt_s;
+    }
+    if (step == "retries") {
+        const int n = std::min(plan_.retries_requests, o_.max_connections - conns);
+        if (n < 1) return 0;
+        conns += n;
+        if (a.retries < 0) return o_.max_wait_s + 2 * n * pkt;
+        // the last retransmission, then the next one overdue
+        double t = 0;
+        for (int g = 0; g <= a.retries; ++g) t += nominal_gap(I, size_t(g));
+        return std::min(o_.max_wait_s, t + overdue_margin(nominal_gap(I, size_t(a.retries))) + 0.1) + 2 * n * pkt +
+               a.rtt_s;
+    }
+    if (step == "accept-queue") {
+        // Filling: at most the rest of the budget, a SYN, the final ACK and a byte each, a
+        // round trip for each answer; then the dropped SYN (syn_tries waits) and the wait for
+        // what the final ACK to the full queue meets.
+        const int n = std::max(0, o_.max_connections - conns);
+        conns += n;
+        return n * (3 * pkt + 2 * a.rtt_s) + plan_.syn_tries * dw + I + overdue_margin(I) + 3 * dw;
+    }
+    return 0;
+}
+
+double Prober::plan_expected_s(size_t from, const Assume& a, int conns) const {
+    double t = 0;
+    for (size_t i = from; i < plan_.steps.size(); ++i) t += step_expected_s(plan_.steps[i], a, conns);
+    // clean-up: a RST (two after data) to each connection, three times, and the waits between
+    const double dw = drop_wait_s(a.rtt_s);
+    return t + 3 * 2 * conns / o_.rate_pps + 2 * dw;
+}
+
+Prober::Assume Prober::measured() const {
+    Assume a;
+    if (rtt_ns_ > 0) a.rtt_s = double(rtt_ns_) / 1e9;
+    if (initial_rto_) a.initial_s = *initial_rto_;
+    return a;
+}
+
+void Prober::announce() {
+    const double setup_s = double(now_ns() - run_start_ns_) / 1e9;
+    const double about = plan_expected_s(0, Assume{}, 0);
+    // the same with an old stack's 3 s initial timeout, and the retries step until --max-wait
+    double most = plan_expected_s(0, Assume{0.001, 3.0, -1}, 0);
+    const bool waits = std::find(plan_.steps.begin(), plan_.steps.end(), "retries") != plan_.steps.end();
+    // from the start of run() to the report: set-up so far and a little for the report
+    expected_s_ = setup_s + about + 0.2;
+    if (o_.quiet) return;
+    std::string steps;
+    for (const auto& s : plan_.steps) steps += (steps.empty() ? "" : ", ") + s;
+    // (the timers matter only to the steps after the baseline)
+    const bool timers = std::ceil(most) > std::ceil(about);
+    std::string line = fmt::format("listenprobe: probing {} with plan {} ({}): about {:.0f} s (a round trip under 1 ms",
+                                   o_.target.str(), plan_.name, steps, std::ceil(about));
+    if (timers)
+        line += fmt::format(", a 1 s initial SYN-ACK timeout{}), up to {:.0f} s (3 s initial timeout{})",
+                            waits ? ", tcp_synack_retries=5 as Linux by default" : "", std::ceil(most),
+                            waits ? fmt::format(", --max-wait {:g}", o_.max_wait_s) : "");
+    else
+        line += ")";
+    std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+void Prober::begin_step(size_t i) {
+    step_ = plan_.steps[i].c_str();
+    const Assume a = measured();
+    int conns = int(conns_.size());
+    const double here = step_expected_s(plan_.steps[i], a, conns);
+    step_end_ns_ = now_ns() + int64_t(here * 1e9);
+    rest_s_ = plan_expected_s(i + 1, a, conns);
+    status_extra_.clear();
+}
+
 Analysis Prober::run() {
+    run_start_ns_ = now_ns();
     setup();
+    announce();
     try {
         bool go_on = true;
-        for (const auto& step : plan_.steps) {
+        for (size_t i = 0; i < plan_.steps.size(); ++i) {
+            const std::string& step = plan_.steps[i];
             if (g_stop || !go_on) break;
+            begin_step(i);
             if (step == "baseline") go_on = step_baseline();
             else if (step == "syn-queue") step_syn_queue();
             else if (step == "retries") step_retries();
@@ -682,18 +829,46 @@ Analysis Prober::run() {
         const char* sig = g_stop == SIGINT ? "SIGINT" : g_stop == SIGTERM ? "SIGTERM" : g_stop == SIGHUP ? "SIGHUP" : "a signal";
         notes_.push_back({"interrupted", fmt::format("interrupted by {}: the verdicts cover what was probed until then", sig)});
     }
+    step_ = "clean-up";
+    step_end_ns_ = now_ns() + int64_t(plan_expected_s(plan_.steps.size(), measured(), int(conns_.size())) * 1e9);
+    rest_s_ = 0;
     cleanup();
     if (status_shown_) std::fprintf(stderr, "\r\033[K");
     const int64_t end = now_ns();
     Analysis a = snapshot(end);
     a.source.kind = "live";
     a.source.path = route_.iface;
+    RunInfo::Plan rp;
+    rp.name = plan_.name;
+    rp.path = plan_.path;
+    rp.description = plan_.description;
+    rp.steps = plan_.steps;
+    rp.syn_tries = plan_.syn_tries;
+    rp.syn_burst = plan_.syn_burst;
+    rp.retries_requests = plan_.retries_requests;
+    rp.mss = plan_.tcp.mss;
+    rp.sack = plan_.tcp.sack;
+    rp.timestamps = plan_.tcp.timestamps;
+    rp.wscale = plan_.tcp.wscale;
+    rp.window = plan_.tcp.window;
+    a.run.plan = std::move(rp);
+    a.run.probe = RunInfo::ProbeOptions{route_.iface, o_.max_connections, o_.rate_pps, o_.max_wait_s,
+                                        o_.user,      o_.write_pcap,      o_.quiet};
+    a.run.expected_duration_s = expected_s_;
     if (a.listeners.empty()) {
         ListenerVerdict v;
         v.listener = o_.target;
         a.listeners.push_back(std::move(v));
     }
     for (auto& w : notes_) a.listeners[0].warnings.push_back(w);
+    // Requests the probe reset on purpose before any final ACK: not half-open connections of the listener.
+    mark_probe_resets(a.listeners[0], [&](const Endpoint& client) -> const char* {
+        if (client.addr != route_.source || client.port < sport_base_) return nullptr;
+        const size_t i = size_t(client.port - sport_base_);
+        if (i >= conns_.size()) return nullptr;
+        const ProbeConn& c = *conns_[i];
+        return c.reset && c.ack_sent_ns == 0 ? c.step : nullptr;
+    }, a.t0_ns);
 
     if (writer_) {
         writer_->close(end);
@@ -708,7 +883,7 @@ Analysis Prober::run() {
         const std::string& t = o_.timeline;
         if (t.ends_with(".svg")) svg = render_timeline_svg(a, a.listeners[0]);
         else if (t.ends_with(".txt")) svg = render_timeline_text(a, a.listeners[0]);
-        else svg = nlohmann::json{{"schema", "listenprobe/1"}, {"listener", a.listeners[0].listener.str()},
+        else svg = nlohmann::json{{"schema", kJsonSchema}, {"listener", a.listeners[0].listener.str()},
                                   {"connections", connections_json(a, a.listeners[0])}}.dump(2) + "\n";
         write_all(timeline_fd_, t, svg.data(), svg.size());
         ::close(timeline_fd_);

@@ -27,14 +27,64 @@ json opt_int(const std::optional<int>& v) { return v ? json(*v) : json(nullptr);
 json opt_dbl(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 double round_s(double s) { return std::round(s * 1e6) / 1e6; }
 
-json fate_counts(const ListenerVerdict& l) {
-    std::map<std::string, uint64_t> n;
+// fate_counts as the JSON has it: keys a jq path can name without quotes.
+json fate_counts_json(const ListenerVerdict& l) {
+    json n = json::object();
     for (int f = 0; f < kFates; ++f)
-        if (l.fate_counts[size_t(f)]) n[to_string(Fate(f))] = l.fate_counts[size_t(f)];
+        if (l.fate_counts[size_t(f)]) n[fate_key(Fate(f))] = l.fate_counts[size_t(f)];
     return n;
 }
 
+json opt_str(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
 }  // namespace
+
+std::string fate_key(Fate f) {
+    std::string k = to_string(f);
+    for (char& ch : k)
+        if (ch == '-') ch = '_';
+    return k;
+}
+
+json run_json(const RunInfo& r) {
+    json target = nullptr;
+    if (r.target)
+        target = {{"given", r.target_given}, {"address", r.target->addr.str()}, {"port", r.target->port}};
+    json options = {{"family", r.family}, {"format", r.format}, {"events", r.events}, {"timeline", opt_str(r.timeline)}};
+    if (r.probe) {
+        options["interface"] = r.probe->interface;
+        options["max_connections"] = r.probe->max_connections;
+        options["rate_pps"] = r.probe->rate_pps;
+        options["max_wait_s"] = r.probe->max_wait_s;
+        options["user"] = r.probe->user;
+        options["write"] = opt_str(r.probe->write);
+        options["quiet"] = r.probe->quiet;
+    }
+    json j = {{"tool", "listenprobe"},
+              {"version", r.version},
+              {"commit", r.commit},
+              {"command", r.command},
+              {"argv", r.argv},
+              {"target", std::move(target)},
+              {"options", std::move(options)},
+              {"started_at", std::round(r.started_at * 1e6) / 1e6},
+              {"duration_s", std::round(r.duration_s * 1e3) / 1e3}};
+    if (r.plan) {
+        const auto& p = *r.plan;
+        j["plan"] = {{"name", p.name},
+                     {"path", p.path},
+                     {"description", p.description},
+                     {"steps", p.steps},
+                     {"syn_tries", p.syn_tries},
+                     {"syn_queue_burst", p.syn_burst},
+                     {"retries_requests", p.retries_requests},
+                     {"tcp",
+                      {{"mss", p.mss}, {"sack", p.sack}, {"timestamps", p.timestamps}, {"wscale", p.wscale},
+                       {"window", p.window}}}};
+    }
+    if (r.expected_duration_s) j["expected_duration_s"] = std::round(*r.expected_duration_s * 10) / 10;
+    return j;
+}
 
 json connections_json(const Analysis& a, const ListenerVerdict& l) {
     json arr = json::array();
@@ -53,7 +103,11 @@ json connections_json(const Analysis& a, const ListenerVerdict& l) {
             if (e.kind == EventKind::synack_retransmit) j["timer"] = e.timer;
             ev.push_back(std::move(j));
         }
-        json cj = {{"client", c->client.str()}, {"fate", to_string(c->fate)}, {"reason", c->fate_reason},
+        json cj = {{"client", c->client.str()},
+                   {"client_address", c->client.addr.str()},
+                   {"client_port", c->client.port},
+                   {"fate", to_string(c->fate)},
+                   {"reason", c->fate_reason},
                    {"events", std::move(ev)}};
         if (c->cookie) cj["cookie"] = true;
         if (c->established_ns) cj["established_t"] = round_s(double(*c->established_ns - a.t0_ns) / 1e9);
@@ -68,48 +122,60 @@ namespace {
 // occur in any other string of the report.
 std::string placeholder(size_t i) { return std::string("\0lp-connections-", 16) + std::to_string(i); }
 
-json analysis_json_impl(const Analysis& a, bool placeholders) {
-    json listeners = json::array();
-    for (const auto& l : a.listeners) {
-        json warnings = json::array();
-        for (const auto& w : l.warnings) warnings.push_back({{"code", w.code}, {"message", w.message}});
-        json lj = {
-            {"address", l.listener.addr.str()},
-            {"port", l.listener.port},
-            {"family", l.listener.addr.family == 6 ? "ipv6" : "ipv4"},
-            {"port_state", to_string(l.port_state)},
-            {"accept_queue",
-             {{"capacity", opt_int(l.capacity)},
-              {"backlog", opt_int(l.backlog)},
-              {"capacity_at_most", opt_int(l.capacity_at_most)},
-              {"capacity_at_least", opt_int(l.capacity_at_least)}}},
-            {"on_full", {{"syn", to_string(l.on_full_syn)}, {"ack", to_string(l.on_full_ack)}}},
-            {"synack",
-             {{"retries", opt_int(l.retries)},
-              {"retries_at_least", l.retries_at_least},
-              {"initial_rto_s", opt_dbl(l.initial_rto_s)},
-              {"gaps_s", l.gaps_s}}},
-            {"rtt_s", l.rtt_s ? json(round_s(*l.rtt_s)) : json(nullptr)},
-            {"syncookies", to_string(l.syncookies)},
-            {"syn_queue",
-             {{"capacity", opt_int(l.syn_queue_capacity)},
-              {"capacity_at_least", opt_int(l.syn_queue_capacity_at_least)},
-              {"capacity_at_most", opt_int(l.syn_queue_capacity_at_most)}}},
-            {"evidence", l.evidence},
-            {"assumptions", l.assumptions},
-            {"connections_total", l.connections_total},
-            {"connections_omitted",
-             l.connections_total - std::min<uint64_t>(l.connections.size(), kMaxReportedConnections)},
-            {"fate_counts", fate_counts(l)},
-            {"warnings", std::move(warnings)},
-            {"connections", placeholders ? json(placeholder(listeners.size())) : connections_json(a, l)}};
-        listeners.push_back(std::move(lj));
-    }
+json source_json(const Analysis& a) {
     json src = {{"kind", a.source.kind}, {"path", a.source.path}, {"packets", a.source.packets},
                 {"skipped", a.source.skipped}};
     if (a.end_ns) src["duration_s"] = round_s(double(*a.end_ns - a.t0_ns) / 1e9);
     if (!a.source.notes.empty()) src["notes"] = a.source.notes;
-    return {{"schema", "listenprobe/1"}, {"source", std::move(src)}, {"listeners", std::move(listeners)}};
+    return src;
+}
+
+// One listener of `listeners[]`; `connections` is left out when null.
+json listener_json(const ListenerVerdict& l, json connections) {
+    json warnings = json::array();
+    for (const auto& w : l.warnings) warnings.push_back({{"code", w.code}, {"message", w.message}});
+    json lj = {
+        {"address", l.listener.addr.str()},
+        {"port", l.listener.port},
+        {"family", l.listener.addr.family == 6 ? "ipv6" : "ipv4"},
+        {"port_state", to_string(l.port_state)},
+        {"accept_queue",
+         {{"capacity", opt_int(l.capacity)},
+          {"backlog", opt_int(l.backlog)},
+          {"capacity_at_most", opt_int(l.capacity_at_most)},
+          {"capacity_at_least", opt_int(l.capacity_at_least)}}},
+        {"on_full", {{"syn", to_string(l.on_full_syn)}, {"ack", to_string(l.on_full_ack)}}},
+        {"synack",
+         {{"retries", opt_int(l.retries)},
+          {"retries_at_least", l.retries_at_least},
+          {"initial_rto_s", opt_dbl(l.initial_rto_s)},
+          {"gaps_s", l.gaps_s}}},
+        {"rtt_s", l.rtt_s ? json(round_s(*l.rtt_s)) : json(nullptr)},
+        {"syncookies", to_string(l.syncookies)},
+        {"syn_queue",
+         {{"capacity", opt_int(l.syn_queue_capacity)},
+          {"capacity_at_least", opt_int(l.syn_queue_capacity_at_least)},
+          {"capacity_at_most", opt_int(l.syn_queue_capacity_at_most)}}},
+        {"evidence", l.evidence},
+        {"assumptions", l.assumptions},
+        {"connections_total", l.connections_total},
+        {"connections_omitted",
+         l.connections_total - std::min<uint64_t>(l.connections.size(), kMaxReportedConnections)},
+        {"fate_counts", fate_counts_json(l)},
+        {"warnings", std::move(warnings)}};
+    if (!connections.is_null()) lj["connections"] = std::move(connections);
+    return lj;
+}
+
+json analysis_json_impl(const Analysis& a, bool placeholders) {
+    json listeners = json::array();
+    for (const auto& l : a.listeners)
+        listeners.push_back(
+            listener_json(l, placeholders ? json(placeholder(listeners.size())) : connections_json(a, l)));
+    return {{"schema", kJsonSchema},
+            {"run", run_json(a.run)},
+            {"source", source_json(a)},
+            {"listeners", std::move(listeners)}};
 }
 
 // Writes the connections array as nlohmann's dump(indent 2) would, keys in the same
@@ -129,6 +195,8 @@ void write_connections(std::string& o, const Analysis& a, const ListenerVerdict&
         const ReportedConnection* c = &l.connections[k];
         o += i1 + "{\n";
         o += i2 + "\"client\": " + str(c->client.str()) + ",\n";
+        o += i2 + "\"client_address\": \"" + c->client.addr.str() + "\",\n";
+        fmt::format_to(std::back_inserter(o), "{}\"client_port\": {},\n", i2, c->client.port);
         if (c->cookie) o += i2 + "\"cookie\": true,\n";
         if (c->established_ns)
             o += i2 + "\"established_t\": " + num(round_s(double(*c->established_ns - a.t0_ns) / 1e9)) + ",\n";
@@ -182,6 +250,24 @@ void write_analysis_json(std::ostream& out, const Analysis& a) {
     }
     out.write(doc.data() + pos, std::streamsize(doc.size() - pos));
     out << '\n';
+}
+
+void write_analysis_jsonl(std::ostream& out, const Analysis& a, bool events) {
+    const auto dump = [](const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); };
+    const json run = run_json(a.run), source = source_json(a);
+    for (const auto& l : a.listeners) {
+        out << dump({{"schema", kJsonSchema}, {"type", "listener"}, {"run", run}, {"source", source},
+                     {"listener", listener_json(l, nullptr)}})
+            << '\n';
+        if (!events) continue;
+        const json of = {{"address", l.listener.addr.str()},
+                         {"port", l.listener.port},
+                         {"family", l.listener.addr.family == 6 ? "ipv6" : "ipv4"}};
+        for (json& c : connections_json(a, l))
+            out << dump({{"schema", kJsonSchema}, {"type", "connection"}, {"run_started_at", run["started_at"]},
+                         {"listener", of}, {"connection", std::move(c)}})
+                << '\n';
+    }
 }
 
 std::string analysis_json_text(const Analysis& a) {

@@ -9,11 +9,22 @@
 
 namespace lp {
 
+// The `schema` of every JSON document listenprobe writes (docs/contract.md).
+inline constexpr const char* kJsonSchema = "listenprobe/2";
+
 nlohmann::json analysis_json(const Analysis& a);
 // The same document as analysis_json(a).dump(2) plus a newline, written faster and
 // one listener's connections at a time.
 void write_analysis_json(std::ostream& out, const Analysis& a);
 std::string analysis_json_text(const Analysis& a);
+// --format jsonl: one line per listener (schema, type "listener", run, source, and the
+// listener without its connections); with `events`, after each listener one line per
+// connection (type "connection": the connections[] object, with the listener it belongs to).
+void write_analysis_jsonl(std::ostream& out, const Analysis& a, bool events);
+// The `run` object: what was run, with which options, when and for how long.
+nlohmann::json run_json(const RunInfo& r);
+// A fate as a JSON object key: its name with '-' written '_' ("syn-dropped" -> "syn_dropped").
+std::string fate_key(Fate f);
 // The `connections` array of one listener (docs/contract.md), times from a.t0_ns.
 nlohmann::json connections_json(const Analysis& a, const ListenerVerdict& l);
 

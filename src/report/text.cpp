@@ -292,6 +292,7 @@ std::string analysis_text(const Analysis& a, const TextOptions& o) {
     if (a.source.skipped) out += fmt::format(" ({} not TCP)", a.source.skipped);
     out += fmt::format(", {:.3f} s\n", a.end_ns ? double(*a.end_ns - a.t0_ns) / 1e9 : 0.0);
     for (const auto& n : a.source.notes) out += fmt::format("  note: {}\n", n);
+    if (a.run.plan) out += fmt::format("  probe: plan {}, {:.1f} s\n", a.run.plan->name, a.run.duration_s);
     if (a.listeners.empty()) out += "no listener found (no SYN in the capture)\n";
     for (const auto& l : a.listeners) out += '\n' + listener_block(a, l, o);
     return out;

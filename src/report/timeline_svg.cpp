@@ -141,6 +141,7 @@ const char* fate_color(Fate f) {
         case Fate::cookie: return "#0072b2";
         case Fate::refused: return "#882255";
         case Fate::reset_by_client: return "#999933";
+        case Fate::probe_reset: return "#88ccee";
         case Fate::unknown: break;
     }
     return "#aaaaaa";
@@ -157,6 +158,7 @@ const char* fate_meaning(Fate f) {
         case Fate::cookie: return "answered by a syncookie";
         case Fate::refused: return "RST to the SYN";
         case Fate::reset_by_client: return "client reset it first";
+        case Fate::probe_reset: return "the probe reset it on purpose";
         case Fate::unknown: break;
     }
     return "outcome not proven";
@@ -164,7 +166,8 @@ const char* fate_meaning(Fate f) {
 
 constexpr Fate kAllFates[] = {Fate::queued,      Fate::ack_dropped,     Fate::reset_after_ack,
                               Fate::syn_dropped, Fate::half_open,       Fate::cookie,
-                              Fate::refused,     Fate::reset_by_client, Fate::unknown};
+                              Fate::refused,     Fate::reset_by_client, Fate::probe_reset,
+                              Fate::unknown};
 
 // The shape of one mark centred on (x, y). `down` points triangles down
 // (towards the lane line from above).

@@ -304,6 +304,7 @@ struct Palette {
             case Fate::cookie: return "34";
             case Fate::refused: return "1;31";
             case Fate::reset_by_client: return "2;33";
+            case Fate::probe_reset: return "2;36";
             case Fate::unknown: break;
         }
         return "2";

@@ -6,7 +6,13 @@ client namespace, then checks:
   * every verdict equals the configured truth, or is null/unknown (never wrong);
   * the verdicts a row lists as `require` are known (not null);
   * nothing is left behind: no nftables table in the prober namespace, and one
-    second after exit no connection from the probe's ports on the server.
+    second after exit no connection from the probe's ports on the server;
+  * the JSON is listenprobe/2 with its run object, every key is [a-z0-9_]+, and no
+    connection is counted half-open (the probe resets its half-open requests itself:
+    probe-reset);
+  * rows with `timed`: the probe announces its plan and expected duration on stderr
+    (run without --quiet), the run lasts no longer than expected and not much less
+    (at most twice, plus 3 s), and `listenprobe plans` lists the plan.
 
 Usage: probe_matrix.py [--set ci|full] [--only NAME] [--json OUT]
 Prints a table (truth vs verdict, wall time) and exits 1 if any row failed.
@@ -15,6 +21,7 @@ Needs root; uses lab/lab.sh (LAB names mx-<pid>-<row>).
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -27,9 +34,10 @@ LABSH = ROOT / "lab" / "lab.sh"
 
 
 def row(name, backlog, somaxconn=4096, abort=0, retries=2, cookies=1, max_syn=512, v6=False,
-        accept_every=None, loss=0, plan="all", require=()):
+        accept_every=None, loss=0, plan="all", require=(), timed=False, max_wall=None):
     return dict(name=name, backlog=backlog, somaxconn=somaxconn, abort=abort, retries=retries, cookies=cookies,
-                max_syn=max_syn, v6=v6, accept_every=accept_every, loss=loss, plan=plan, require=list(require))
+                max_syn=max_syn, v6=v6, accept_every=accept_every, loss=loss, plan=plan, require=list(require),
+                timed=timed, max_wall=max_wall)
 
 
 ALL_KNOWN = ("capacity", "backlog", "on_full.syn", "on_full.ack", "retries", "initial_rto_s", "syncookies",
@@ -46,6 +54,10 @@ CI_ROWS = [
     row("b5-abort1-v6", 5, abort=1, v6=True, require=ALL_KNOWN),
     row("b2-slow-accept", 2, accept_every=3, plan="accept-queue", require=("on_full.syn",)),
     row("b5-loss3", 5, loss=3, require=()),
+    # --plan quick: the accept-queue verdicts in seconds (no retries step), on a listener
+    # that never accepts with Linux's default tcp_synack_retries=5.
+    row("b5-quick", 5, retries=5, plan="quick", timed=True, max_wall=15,
+        require=("capacity", "backlog", "on_full.syn", "on_full.ack", "syncookies", "syn_queue")),
 ]
 
 FULL_ROWS = []
@@ -118,7 +130,7 @@ def run_row(r, idx):
                    f"add rule inet lploss out {rule} numgen random mod 100 < {r['loss']} drop")
         t1 = time.time()
         proc = sh("ip", "netns", "exec", f"lp-{lab}-cli", BIN, "probe", target, "--plan", r["plan"], "--format",
-                  "json", "--quiet", env=env, check=False, capture=True, timeout=400)
+                  "json", *([] if r["timed"] else ["--quiet"]), env=env, check=False, capture=True, timeout=400)
         wall = time.time() - t1
         if proc.returncode != 0:
             errors.append(f"probe exit {proc.returncode}: {proc.stderr.strip()[:300]}")
@@ -146,6 +158,9 @@ def run_row(r, idx):
                 exp = truth(r)
                 if r["plan"] == "syn-queue":
                     exp = {k: exp[k] for k in ("syncookies", "syn_queue")}
+                errors += json_checks(out, ls[0])
+                if r["timed"]:
+                    errors += timing_checks(r, out, proc.stderr, wall)
                 if r["accept_every"]:
                     # The application accepts: the queue never provably holds `capacity`.
                     exp["capacity"] = exp["capacity"]  # known only if no accept was observed; else null
@@ -170,6 +185,63 @@ def run_row(r, idx):
                     total=round(time.time() - t0, 1), warnings=[])
     finally:
         sh("bash", LABSH, "down", env=env, check=False, capture=True)
+
+
+def bad_keys(j, path="$"):
+    """Object keys a jq path cannot name without quotes."""
+    out = []
+    if isinstance(j, dict):
+        for k, v in j.items():
+            if not re.fullmatch(r"[a-z0-9_]+", k):
+                out.append(f"{path}.{k}")
+            out += bad_keys(v, f"{path}.{k}")
+    elif isinstance(j, list):
+        for i, v in enumerate(j):
+            out += bad_keys(v, f"{path}[{i}]")
+    return out
+
+
+def json_checks(out, l):
+    errors = []
+    if out.get("schema") != "listenprobe/2":
+        errors.append(f"schema {out.get('schema')!r}")
+    run = out.get("run", {})
+    for k in ("version", "commit", "argv", "target", "options", "plan", "started_at", "duration_s",
+              "expected_duration_s"):
+        if k not in run:
+            errors.append(f"run.{k} missing")
+    if run.get("command") != "probe":
+        errors.append(f"run.command {run.get('command')!r}")
+    if bad_keys(out):
+        errors.append(f"keys jq cannot read unquoted: {bad_keys(out)[:5]}")
+    # Every half-open request of a probe is the probe's own, reset on purpose.
+    if "half_open" in l["fate_counts"]:
+        errors.append(f"half-open connections in a probe: {l['fate_counts']}")
+    first = l["connections"][0] if l["connections"] else {}
+    if l["port_state"] == "open" and first.get("fate") != "probe-reset":
+        errors.append(f"the baseline connection is {first.get('fate')!r}: {first.get('reason')}")
+    return errors
+
+
+def timing_checks(r, out, stderr, wall):
+    errors = []
+    m = re.search(r"with plan (\S+) .*: about (\d+) s", stderr)
+    if not m or m.group(1) != r["plan"]:
+        errors.append(f"no plan announcement on stderr: {stderr[:300]!r}")
+    else:
+        said = int(m.group(2))
+        if not (wall <= said + 0.5 and said <= 2 * wall + 3):
+            errors.append(f"announced about {said} s, took {wall:.1f} s")
+    run = out["run"]
+    exp, dur = run["expected_duration_s"], run["duration_s"]
+    if not (dur <= exp and exp <= 2 * dur + 3):
+        errors.append(f"run.expected_duration_s {exp} for a run of {dur} s")
+    if r["max_wall"] and wall > r["max_wall"]:
+        errors.append(f"took {wall:.1f} s, more than {r['max_wall']} s")
+    plans = sh(BIN, "plans", capture=True, check=False).stdout
+    if not any(ln.split()[:1] == [r["plan"]] for ln in plans.splitlines()):
+        errors.append(f"`listenprobe plans` does not list {r['plan']}")
+    return errors
 
 
 def fmt(v):

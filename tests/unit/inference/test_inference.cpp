@@ -445,3 +445,45 @@ TEST_CASE("groups of two handshakes: the second ACK of each group counts once th
     REQUIRE(v.capacity);
     CHECK(*v.capacity == 5);
 }
+
+TEST_CASE("the probe's own resets: probe-reset, not half-open; their facts still count") {
+    Trace t;
+    // The probe's baseline: SYN, SYN-ACK, and the probe's RST+ACK 7 ms later.
+    t.seg(0.000, 48000, true, tcp::SYN, 100, 0);
+    t.seg(0.0001, 48000, false, tcp::SYN | tcp::ACK, 900, 101);
+    t.seg(0.0071, 48000, true, tcp::RST | tcp::ACK, 101, 901);
+    // Its retries step: a request retransmitted twice (1 s, 3 s), reset by the probe at 8 s.
+    t.request(48001, 0.01, {1.0, 3.0});
+    t.seg(8.0, 48001, true, tcp::RST | tcp::ACK, 48001u * 1000 + 1, 48001u * 7 + 1);
+    // A client the probe did not reset on purpose: half-open stays half-open.
+    t.request(48002, 0.02, {1.0, 3.0});
+    Analysis a = t.run(10.0);
+    ListenerVerdict& v = a.listeners.at(0);
+    // Without the probe's knowledge the baseline reads as a syncookie or retries=0, not proven.
+    REQUIRE(conn(a, 48000)->fate == Fate::half_open);
+    CHECK(conn(a, 48000)->fate_reason.find("not proven") != std::string::npos);
+    CHECK(v.fate_counts[size_t(Fate::half_open)] == 3);
+    const int retries_at_least = v.retries_at_least;
+    CHECK(retries_at_least == 2);
+
+    mark_probe_resets(v, [](const Endpoint& c) -> const char* {
+        return c.port == 48000 ? "baseline" : c.port == 48001 ? "retries" : nullptr;
+    }, a.t0_ns);
+    CHECK(conn(a, 48000)->fate == Fate::probe_reset);
+    CHECK(conn(a, 48000)->fate_reason.find("baseline step") != std::string::npos);
+    CHECK(conn(a, 48000)->fate_reason.find("7.0 ms after its SYN-ACK, before any retransmission was due") !=
+          std::string::npos);
+    CHECK(conn(a, 48000)->fate_reason.find("not proven") == std::string::npos);
+    CHECK(conn(a, 48001)->fate == Fate::probe_reset);
+    CHECK(conn(a, 48001)->fate_reason.find("after 2 SYN-ACK retransmission(s)") != std::string::npos);
+    CHECK(conn(a, 48002)->fate == Fate::half_open);
+    CHECK(v.fate_counts[size_t(Fate::half_open)] == 1);
+    CHECK(v.fate_counts[size_t(Fate::probe_reset)] == 2);
+    uint64_t total = 0;
+    for (auto n : v.fate_counts) total += n;
+    CHECK(total == v.connections_total);
+    // The verdicts are those the facts gave: only fates changed.
+    CHECK(v.retries_at_least == retries_at_least);
+    CHECK(to_string(Fate::probe_reset) == std::string("probe-reset"));
+    CHECK(parse_fate("probe-reset") == Fate::probe_reset);
+}

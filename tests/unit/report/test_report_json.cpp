@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -30,12 +31,47 @@ lp::Analysis analyze(const std::string& name) {
 
 bool is_int_or_null(const json& j) { return j.is_null() || j.is_number_integer(); }
 
+// Every object key of `j`, recursively, that jq cannot name without quotes: not [a-z0-9_]+.
+void bad_keys(const json& j, const std::string& path, std::vector<std::string>& out) {
+    if (j.is_object()) {
+        for (const auto& [k, v] : j.items()) {
+            const bool ok = !k.empty() && std::all_of(k.begin(), k.end(), [](char ch) {
+                return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+            });
+            if (!ok) out.push_back(path + "." + k);
+            bad_keys(v, path + "." + k, out);
+        }
+    } else if (j.is_array()) {
+        for (size_t i = 0; i < j.size(); ++i) bad_keys(j[i], path + "[" + std::to_string(i) + "]", out);
+    }
+}
+
+// A probe's run object, as the command line and the probe fill it.
+lp::RunInfo probe_run() {
+    lp::RunInfo r;
+    r.version = "0.1.0";
+    r.commit = "abc1234-dirty";
+    r.command = "probe";
+    r.argv = {"listenprobe", "probe", "localhost:8081", "--plan", "quick", "--rate", "500"};
+    r.target_given = "localhost:8081";
+    r.target = lp::Endpoint::parse("127.0.0.1:8081");
+    r.format = "json";
+    r.started_at = 1764637200.1234567;
+    r.duration_s = 4.56789;
+    r.plan = lp::RunInfo::Plan{"quick", "/x/probes/quick.toml", "d", {"baseline", "syn-queue", "accept-queue"},
+                               3, 64, 3, 1460, 7, 64240, true, true};
+    r.probe = lp::RunInfo::ProbeOptions{"lo", 256, 500, 200, "nobody", "", false};
+    r.expected_duration_s = 6.04;
+    return r;
+}
+
 }  // namespace
 
 TEST_CASE("report json: every field of the contract, with its type") {
     const lp::Analysis a = analyze("lab-backlog-full.pcap");
     const json j = lp::analysis_json(a);
-    CHECK(j.at("schema") == "listenprobe/1");
+    CHECK(j.at("schema") == "listenprobe/2");
+    CHECK(j.at("run").at("tool") == "listenprobe");
     const json& src = j.at("source");
     CHECK(src.at("kind").is_string());
     CHECK(src.at("packets").get<uint64_t>() == 21);
@@ -67,7 +103,7 @@ TEST_CASE("report json: every field of the contract, with its type") {
     CHECK(l.at("assumptions").is_array());
     CHECK(l.at("connections_total") == 5);
     CHECK(l.at("connections_omitted") == 0);
-    CHECK(l.at("fate_counts") == json{{"queued", 3}, {"syn-dropped", 2}});
+    CHECK(l.at("fate_counts") == json{{"queued", 3}, {"syn_dropped", 2}});
     for (const json& w : l.at("warnings")) {
         CHECK(w.at("code").is_string());
         CHECK(w.at("message").is_string());
@@ -75,6 +111,9 @@ TEST_CASE("report json: every field of the contract, with its type") {
     REQUIRE(l.at("connections").size() == 5);
     for (const json& c : l.at("connections")) {
         CHECK(c.at("client").get<std::string>().rfind("10.77.0.1:", 0) == 0);
+        CHECK(c.at("client_address") == "10.77.0.1");
+        CHECK(c.at("client_port").is_number_unsigned());
+        CHECK(c.at("client") == "10.77.0.1:" + std::to_string(c.at("client_port").get<int>()));
         CHECK(c.at("fate").is_string());
         CHECK(c.at("reason").is_string());
         REQUIRE(!c.at("events").empty());
@@ -96,8 +135,103 @@ TEST_CASE("report json: the fast writer prints what nlohmann prints") {
     for (const char* name : {"lab-backlog-full.pcap", "lab-groups-cookies.pcap", "lab-synack-retries.pcap",
                              "lab-backlog-full-v6.pcap", "lab-closed-port.pcap"}) {
         CAPTURE(name);
-        const lp::Analysis a = analyze(name);
+        lp::Analysis a = analyze(name);
         CHECK(lp::analysis_json_text(a) == lp::analysis_json(a).dump(2) + "\n");
+        a.run = probe_run();
+        CHECK(lp::analysis_json_text(a) == lp::analysis_json(a).dump(2) + "\n");
+    }
+}
+
+TEST_CASE("report json: the run object") {
+    lp::Analysis a = analyze("lab-backlog-full.pcap");
+    a.run = probe_run();
+    const json r = lp::analysis_json(a).at("run");
+    CHECK(r.at("tool") == "listenprobe");
+    CHECK(r.at("version") == "0.1.0");
+    CHECK(r.at("commit") == "abc1234-dirty");
+    CHECK(r.at("command") == "probe");
+    CHECK(r.at("argv").size() == 7);
+    CHECK(r.at("target") == json{{"given", "localhost:8081"}, {"address", "127.0.0.1"}, {"port", 8081}});
+    CHECK(r.at("started_at").get<double>() == doctest::Approx(1764637200.123457).epsilon(1e-15));
+    CHECK(r.at("duration_s") == 4.568);
+    CHECK(r.at("expected_duration_s") == 6.0);
+    const json& o = r.at("options");
+    CHECK(o.at("family") == "any");
+    CHECK(o.at("format") == "json");
+    CHECK(o.at("events") == false);
+    CHECK(o.at("timeline").is_null());
+    CHECK(o.at("interface") == "lo");
+    CHECK(o.at("max_connections") == 256);
+    CHECK(o.at("rate_pps") == 500.0);
+    CHECK(o.at("max_wait_s") == 200.0);
+    CHECK(o.at("user") == "nobody");
+    CHECK(o.at("write").is_null());
+    CHECK(o.at("quiet") == false);
+    const json& p = r.at("plan");
+    CHECK(p.at("name") == "quick");
+    CHECK(p.at("steps") == json{"baseline", "syn-queue", "accept-queue"});
+    CHECK(p.at("syn_queue_burst") == 64);
+    CHECK(p.at("tcp").at("wscale") == 7);
+    // A replay has no plan, no probe options and no expected duration.
+    a.run = lp::RunInfo{};
+    a.run.command = "replay";
+    const json rr = lp::analysis_json(a).at("run");
+    CHECK(rr.at("target").is_null());
+    CHECK(!rr.contains("plan"));
+    CHECK(!rr.contains("expected_duration_s"));
+    CHECK(!rr.at("options").contains("rate_pps"));
+}
+
+TEST_CASE("report json: every key is [a-z0-9_]+ (jq reads it without quotes)") {
+    for (const char* name : {"lab-backlog-full.pcap", "lab-groups-cookies.pcap", "lab-synack-retries.pcap",
+                             "lab-overflow-rst.pcap", "lab-closed-port.pcap", "lab-cookies-always.pcap",
+                             "seed-001-ack-dropped.txt"}) {
+        CAPTURE(name);
+        lp::Analysis a = analyze(name);
+        a.run = probe_run();
+        std::vector<std::string> bad;
+        bad_keys(lp::analysis_json(a), "$", bad);
+        std::istringstream lines([&] {
+            std::ostringstream s;
+            lp::write_analysis_jsonl(s, a, true);
+            return s.str();
+        }());
+        for (std::string line; std::getline(lines, line);) bad_keys(json::parse(line), "$", bad);
+        CHECK(bad.empty());
+        for (const auto& k : bad) MESSAGE(k);
+    }
+    // Every fate, including those this capture does not show.
+    for (int f = 0; f < lp::kFates; ++f) CHECK(lp::fate_key(lp::Fate(f)).find('-') == std::string::npos);
+}
+
+TEST_CASE("report jsonl: a listener line each, then its connections with --events") {
+    lp::Analysis a = analyze("lab-backlog-full.pcap");
+    a.run = probe_run();
+    const json doc = lp::analysis_json(a);
+    for (bool events : {false, true}) {
+        CAPTURE(events);
+        std::ostringstream s;
+        lp::write_analysis_jsonl(s, a, events);
+        std::vector<json> lines;
+        std::istringstream in(s.str());
+        for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+        REQUIRE(lines.size() == (events ? 6u : 1u));
+        const json& l = lines[0];
+        CHECK(l.at("schema") == "listenprobe/2");
+        CHECK(l.at("type") == "listener");
+        CHECK(l.at("run") == doc.at("run"));
+        CHECK(l.at("source") == doc.at("source"));
+        json want = doc.at("listeners")[0];
+        want.erase("connections");
+        CHECK(l.at("listener") == want);
+        for (size_t i = 1; i < lines.size(); ++i) {
+            const json& c = lines[i];
+            CHECK(c.at("schema") == "listenprobe/2");
+            CHECK(c.at("type") == "connection");
+            CHECK(c.at("run_started_at") == doc.at("run").at("started_at"));
+            CHECK(c.at("listener") == json{{"address", "10.77.0.2"}, {"port", 8081}, {"family", "ipv4"}});
+            CHECK(c.at("connection") == doc.at("listeners")[0].at("connections")[i - 1]);
+        }
     }
 }
 
