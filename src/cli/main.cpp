@@ -222,6 +222,24 @@ Analysis replay_file(const std::string& path, const std::optional<Endpoint>& lis
     return a;
 }
 
+// The command line as a shell would take it back: words with special characters quoted.
+std::string shell_words(int argc, char** argv) {
+    std::string out;
+    for (int i = 0; i < argc; ++i) {
+        const std::string w = argv[i];
+        if (i) out += ' ';
+        if (!w.empty() && w.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                              "@%+=:,./_-[]") == std::string::npos) {
+            out += w;
+            continue;
+        }
+        out += '\'';
+        for (char c : w) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+        out += '\'';
+    }
+    return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -342,6 +360,8 @@ int main(int argc, char** argv) {
             po.format_json = resolve_format(out) == "json";
             po.timeline = out.timeline;  // opened by the probe before it drops privileges
             out.timeline.clear();
+            po.version = std::string("listenprobe ") + LP_VERSION + " (commit " + LP_GIT_COMMIT + ")";
+            po.command_line = shell_words(argc, argv);  // the -w file's section comment
             Analysis a = run_probe(po);
             if (const std::string note = t.resolution_note("target"); !note.empty()) a.source.notes.push_back(note);
             stopped_by = probe_stop_signal();

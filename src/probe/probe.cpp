@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <tins/ip.h>
@@ -182,10 +183,7 @@ struct ProbeConn {
 class Prober {
 public:
     explicit Prober(const ProbeOptions& o) : o_(o), engine_(Engine::Options{o.target, true, 1000}) {}
-    ~Prober() {
-        writer_.reset();  // closes the memory stream, which owns pcap_buf_ until then
-        std::free(pcap_buf_);
-    }
+    ~Prober() = default;
     Prober(const Prober&) = delete;
     Prober& operator=(const Prober&) = delete;
     Analysis run();
@@ -215,7 +213,10 @@ private:
     bool open_request(ProbeConn& c);  // SYN (with retries) until a SYN-ACK; false if dropped
     int64_t drop_wait() const;
     double initial_rto() const { return initial_rto_.value_or(3.0); }
-    // plan steps
+    // plan steps, and where each began and ended (for the timeline and the pcapng)
+    void begin_step(const std::string& name);
+    void end_step();
+    std::vector<ProbeStep> steps_;
     bool step_baseline();
     void step_syn_queue();
     void step_retries();
@@ -228,10 +229,8 @@ private:
     std::unique_ptr<LiveCapture> cap_;
     std::unique_ptr<MarkedRawSocket> raw_;
     std::unique_ptr<RstGuard> guard_;
-    FILE* pcap_mem_ = nullptr;
-    char* pcap_buf_ = nullptr;
-    size_t pcap_len_ = 0;
-    std::unique_ptr<PcapngWriter> writer_;
+    std::unique_ptr<PcapngWriter> writer_;  // packets in memory, the file made at the end
+    void describe_capture(const Analysis& a);
     int pcap_fd_ = -1, timeline_fd_ = -1;
     std::vector<std::string> created_;  // output files this probe created (removed if it fails)
     void remove_created() {
@@ -294,9 +293,7 @@ void Prober::setup() {
         pcap_fd_ = open_output(o_.write_pcap, created_);
         timeline_fd_ = open_output(o_.timeline, created_);
         if (pcap_fd_ >= 0) {
-            pcap_mem_ = open_memstream(&pcap_buf_, &pcap_len_);
-            writer_ = std::make_unique<PcapngWriter>(pcap_mem_, cap_->linktype(), 256);
-            pcap_mem_ = nullptr;  // owned by the writer now
+            writer_ = std::make_unique<PcapngWriter>(cap_->linktype(), 256);
             cap_->record_to(writer_.get());
         }
         RstFilter f{o_.target.addr, o_.target.port, sport_base_, uint16_t(sport_base_ + o_.max_connections - 1),
@@ -660,12 +657,67 @@ void Prober::cleanup() {
     if (guard_) guard_->release();
 }
 
+// What the -w file says about itself (tshark -V, capinfos): the interface, the system, the
+// command, the plan, each step's times and the verdicts.
+void Prober::describe_capture(const Analysis& a) {
+    utsname u{};
+    auto& sec = writer_->section;
+    if (::uname(&u) == 0) {
+        sec.os = fmt::format("{} {} {}", u.sysname, u.release, u.version);
+        sec.hardware = u.machine;
+    }
+    sec.userappl = o_.version.empty() ? std::string("listenprobe") : o_.version;
+    auto& ifc = writer_->interface;
+    ifc.name = route_.iface;
+    ifc.description = fmt::format("listenprobe probe capture on {}: {} to and from {}", route_.iface,
+                                  route_.source.str(), o_.target.str());
+    ifc.filter = cap_->filter();
+
+    sec.comments.push_back(fmt::format("listenprobe probe {} from {} on {}{}{}", o_.target.str(), route_.source.str(),
+                                       route_.iface, o_.command_line.empty() ? "" : "; command: ", o_.command_line));
+    std::string plan = fmt::format("plan {}:", plan_.name);
+    for (size_t i = 0; i < plan_.steps.size(); ++i) plan += (i ? ", " : " ") + plan_.steps[i];
+    plan += fmt::format("; syn_tries {}, syn-queue burst {}, retries requests {}; --max-connections {}, --rate {}, "
+                        "--max-wait {}", plan_.syn_tries, plan_.syn_burst, plan_.retries_requests, o_.max_connections,
+                        o_.rate_pps, o_.max_wait_s);
+    sec.comments.push_back(plan);
+    // Exact step times, which a replay of this file reads back for its timeline.
+    if (!steps_.empty()) {
+        std::string st = "listenprobe steps (start-end, ns since the epoch):";
+        for (const ProbeStep& p : steps_) st += fmt::format(" {} {}-{}", p.name, p.start_ns, p.end_ns);
+        sec.comments.push_back(st);
+    }
+    const ListenerVerdict& v = a.listeners.front();
+    std::string verdicts = "verdicts:";
+    bool first = true;
+    for (const auto& [label, value] : timeline_detail::verdict_rows(v)) {
+        verdicts += fmt::format("{} {} {}", first ? "" : ";", label, value);
+        first = false;
+    }
+    if (!v.warnings.empty()) {
+        verdicts += "; warnings:";
+        for (const Warning& w : v.warnings) verdicts += " " + w.code;
+    }
+    sec.comments.push_back(verdicts);
+}
+
+void Prober::begin_step(const std::string& name) {
+    end_step();
+    steps_.push_back(ProbeStep{name, now_ns(), 0});
+    if (writer_) writer_->comment_next("listenprobe step " + name);
+}
+
+void Prober::end_step() {
+    if (!steps_.empty() && steps_.back().end_ns == 0) steps_.back().end_ns = now_ns();
+}
+
 Analysis Prober::run() {
     setup();
     try {
         bool go_on = true;
         for (const auto& step : plan_.steps) {
             if (g_stop || !go_on) break;
+            begin_step(step);
             if (step == "baseline") go_on = step_baseline();
             else if (step == "syn-queue") step_syn_queue();
             else if (step == "retries") step_retries();
@@ -676,6 +728,7 @@ Analysis Prober::run() {
         remove_created();
         throw;
     }
+    begin_step("cleanup");
     if (g_stop) {
         const char* sig = g_stop == SIGINT ? "SIGINT" : g_stop == SIGTERM ? "SIGTERM" : g_stop == SIGHUP ? "SIGHUP" : "a signal";
         notes_.push_back({"interrupted", fmt::format("interrupted by {}: the verdicts cover what was probed until then", sig)});
@@ -683,9 +736,11 @@ Analysis Prober::run() {
     cleanup();
     if (status_shown_) std::fprintf(stderr, "\r\033[K");
     const int64_t end = now_ns();
+    if (!steps_.empty()) steps_.back().end_ns = end;
     Analysis a = snapshot(end);
     a.source.kind = "live";
     a.source.path = route_.iface;
+    a.source.steps = steps_;
     if (a.listeners.empty()) {
         ListenerVerdict v;
         v.listener = o_.target;
@@ -694,12 +749,12 @@ Analysis Prober::run() {
     for (auto& w : notes_) a.listeners[0].warnings.push_back(w);
 
     if (writer_) {
-        writer_->close(end);
+        describe_capture(a);
+        const std::string file = writer_->finish(end);
+        cap_->record_to(nullptr);
         writer_.reset();
-        write_all(pcap_fd_, o_.write_pcap, pcap_buf_, pcap_len_);
+        write_all(pcap_fd_, o_.write_pcap, file.data(), file.size());
         ::close(pcap_fd_);
-        std::free(pcap_buf_);
-        pcap_buf_ = nullptr;
     }
     if (timeline_fd_ >= 0) {
         std::string svg;

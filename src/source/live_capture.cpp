@@ -17,7 +17,7 @@ int64_t now_ns() {
     return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-LiveCapture::LiveCapture(const std::string& iface, const Endpoint& target) {
+LiveCapture::LiveCapture(const std::string& iface, const Endpoint& target) : target_(target) {
     info_.kind = "live";
     info_.path = iface;
     if (if_nametoindex(iface.c_str()) == 0)
@@ -47,9 +47,9 @@ LiveCapture::LiveCapture(const std::string& iface, const Endpoint& target) {
         throw InputError("interface " + iface + " has unsupported " + link_type_name(dlt_));
     }
     const std::string host = target.addr.is_v4() ? "ip host " : "ip6 host ";
-    const std::string filter = "tcp and " + host + target.addr.str() + " and tcp port " + std::to_string(target.port);
+    filter_ = "tcp and " + host + target.addr.str() + " and tcp port " + std::to_string(target.port);
     bpf_program prog{};
-    if (pcap_compile(p_, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0 ||
+    if (pcap_compile(p_, &prog, filter_.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0 ||
         pcap_setfilter(p_, &prog) != 0) {
         std::string e = pcap_geterr(p_);
         pcap_freecode(&prog);
@@ -79,9 +79,14 @@ int LiveCapture::poll(int timeout_ms, const std::function<void(const Segment&)>&
         ++frames;
         ++info_.packets;
         const int64_t t = int64_t(hdr->ts.tv_sec) * 1'000'000'000 + hdr->ts.tv_usec;
-        if (writer_) writer_->packet(t, data, hdr->caplen, hdr->len);
         Segment s;
-        if (decode_frame(dlt_, data, hdr->caplen, t, s) == DecodeResult::tcp)
+        const bool tcp = decode_frame(dlt_, data, hdr->caplen, t, s) == DecodeResult::tcp;
+        if (writer_) {
+            // Direction as the prober sees it: from the target (or about it, an ICMP error) is inbound.
+            using D = PcapngWriter::Direction;
+            writer_->packet(t, data, hdr->caplen, hdr->len, !tcp ? D::unknown : s.src.addr == target_.addr ? D::inbound : D::outbound);
+        }
+        if (tcp)
             fn(s);
         else
             ++info_.skipped;

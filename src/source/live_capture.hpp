@@ -29,6 +29,7 @@ public:
     // Returns the number of frames read.
     int poll(int timeout_ms, const std::function<void(const Segment&)>& fn);
     int linktype() const { return dlt_; }
+    const std::string& filter() const { return filter_; }
     const SourceInfo& info() const { return info_; }
     SourceInfo& info() { return info_; }
 
@@ -38,6 +39,8 @@ private:
     int fd_ = -1;
     PcapngWriter* writer_ = nullptr;
     SourceInfo info_;
+    Endpoint target_;
+    std::string filter_;
 };
 
 // Current time on the capture clock (CLOCK_REALTIME), ns.
