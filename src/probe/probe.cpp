@@ -29,6 +29,7 @@
 #include "inference/engine.hpp"
 #include "inference/schedule.hpp"
 #include "probe/guard.hpp"
+#include "probe/neighbour.hpp"
 #include "probe/plan.hpp"
 #include "probe/privileges.hpp"
 #include "report/report.hpp"
@@ -217,6 +218,14 @@ private:
     void begin_step(const std::string& name);
     void end_step();
     std::vector<ProbeStep> steps_;
+    // why the target was silent: ICMP errors about the probe's segments, the neighbour table
+    std::vector<IcmpError> icmp_;
+    void on_icmp(const IcmpError& e);
+    NoAnswer explain_silence() const;
+    std::optional<NoAnswer> no_answer_;
+    // TTLs (hop limits) of the listener's SYN-ACKs and RSTs: a RST that differs came from elsewhere
+    std::vector<uint8_t> synack_ttls_;
+    std::optional<std::pair<uint8_t, Endpoint>> odd_rst_;  // TTL and client of a RST that differs
     bool step_baseline();
     void step_syn_queue();
     void step_retries();
@@ -296,6 +305,7 @@ void Prober::setup() {
             writer_ = std::make_unique<PcapngWriter>(cap_->linktype(), 256);
             cap_->record_to(writer_.get());
         }
+        cap_->on_icmp_error([this](const IcmpError& e) { on_icmp(e); });
         RstFilter f{o_.target.addr, o_.target.port, sport_base_, uint16_t(sport_base_ + o_.max_connections - 1),
                     kMark};
         guard_ = std::make_unique<RstGuard>(f, route_.source);
@@ -435,6 +445,13 @@ void Prober::status(const std::string& what, int64_t deadline) {
 
 void Prober::feed(const Segment& s) {
     engine_.add(s);
+    if (s.src == o_.target && s.ttl) {
+        if (s.is_synack() && std::find(synack_ttls_.begin(), synack_ttls_.end(), s.ttl) == synack_ttls_.end())
+            synack_ttls_.push_back(s.ttl);
+        if (s.is_rst() && !odd_rst_ && !synack_ttls_.empty() &&
+            std::find(synack_ttls_.begin(), synack_ttls_.end(), s.ttl) == synack_ttls_.end())
+            odd_rst_ = std::make_pair(s.ttl, s.dst);
+    }
     // The listener's timestamp, echoed in the probe's final ACKs and data.
     if (s.src == o_.target && s.is_synack() && s.opt.has_ts && s.dst.addr == route_.source && s.dst.port >= sport_base_ &&
         size_t(s.dst.port - sport_base_) < conns_.size())
@@ -451,6 +468,67 @@ bool Prober::open_request(ProbeConn& c) {
     return answered(c);
 }
 
+void Prober::on_icmp(const IcmpError& e) {
+    // Only errors about the probe's own segments to the target.
+    if (e.quoted_src.addr != route_.source || e.quoted_dst != o_.target || e.quoted_src.port < sport_base_ ||
+        e.quoted_src.port >= sport_base_ + o_.max_connections)
+        return;
+    if (icmp_.size() < 1000) icmp_.push_back(e);
+}
+
+// What the kernel and the network said about the silence: an ICMP error about the probe's
+// segments (which, from whom), else the neighbour entry of the next hop, else nothing.
+NoAnswer Prober::explain_silence() const {
+    NoAnswer n;
+    if (!icmp_.empty()) {
+        const IcmpError& e = icmp_.back();
+        n.from = e.from;
+        n.icmp_type = e.type;
+        n.icmp_code = e.code;
+        const bool v6 = e.v6();
+        std::string what;
+        if ((!v6 && e.type == 11) || (v6 && e.type == 3)) {
+            n.cause = "ttl-exceeded", what = "time exceeded in transit (a routing loop?)";
+        } else if (!v6) {
+            switch (e.code) {
+                case 0: case 6: n.cause = "no-route", what = "network unreachable"; break;
+                case 1: case 7: n.cause = "host-unreachable", what = "host unreachable"; break;
+                case 3: n.cause = "port-unreachable", what = "port unreachable"; break;
+                case 9: case 10: case 13: n.cause = "admin-prohibited", what = "communication administratively prohibited"; break;
+                default: n.cause = "unreachable", what = "destination unreachable"; break;
+            }
+        } else {
+            switch (e.code) {
+                case 0: n.cause = "no-route", what = "no route to destination"; break;
+                case 3: n.cause = "host-unreachable", what = "address unreachable"; break;
+                case 4: n.cause = "port-unreachable", what = "port unreachable"; break;
+                case 1: case 5: case 6: n.cause = "admin-prohibited", what = "communication administratively prohibited"; break;
+                default: n.cause = "unreachable", what = "destination unreachable"; break;
+            }
+        }
+        n.message = fmt::format("{} (ICMP{} type {} code {} from {}{})", what, v6 ? "v6" : "", e.type, e.code,
+                                e.from.str(), e.from == o_.target.addr ? ", the target itself" : "");
+        return n;
+    }
+    if (route_.iface != "lo") {
+        if (auto hop = route_next_hop(o_.target.addr)) {
+            if (auto st = neighbour_state(hop->addr, hop->ifindex); st && nud_unresolved(*st)) {
+                n.cause = "not-resolved";
+                n.from = hop->addr;
+                n.message = fmt::format("address not resolved on the link: the neighbour entry of {}{} on {} is {} "
+                                        "(nothing answered ARP / neighbour discovery)",
+                                        hop->via_gateway ? "the gateway " : "", hop->addr.str(), route_.iface,
+                                        nud_state_name(*st));
+                return n;
+            }
+        }
+    }
+    n.cause = "silence";
+    n.message = "plain silence, no ICMP error and the address resolved: filtered (dropped), down, or the accept queue "
+                "is already full";
+    return n;
+}
+
 // baseline: is anybody there, and how far away?
 bool Prober::step_baseline() {
     ProbeConn* c = new_conn();
@@ -462,8 +540,9 @@ bool Prober::step_baseline() {
     }
     auto* k = seen(*c);
     if (!answered(*c)) {
-        notes_.push_back({"no-answer", fmt::format("no answer to 3 SYNs in {:.1f} s: filtered, down, or the accept "
-                                                   "queue is already full", double(now_ns() - t0) / 1e9)});
+        no_answer_ = explain_silence();
+        notes_.push_back({"no-answer", fmt::format("no answer to 3 SYNs in {:.1f} s: {}", double(now_ns() - t0) / 1e9,
+                                                   no_answer_->message)});
         return false;
     }
     if (k->has(flowbit::refused)) return false;  // closed: nothing more to learn
@@ -747,6 +826,16 @@ Analysis Prober::run() {
         a.listeners.push_back(std::move(v));
     }
     for (auto& w : notes_) a.listeners[0].warnings.push_back(w);
+    if (no_answer_ && a.listeners[0].port_state == PortState::no_answer) a.listeners[0].no_answer = no_answer_;
+    if (odd_rst_) {
+        std::string ttls;
+        for (uint8_t t : synack_ttls_) ttls += (ttls.empty() ? "" : "/") + std::to_string(t);
+        a.listeners[0].warnings.push_back(
+            {"rst-ttl-mismatch", fmt::format("a RST to {} came with {} {} while the listener's SYN-ACKs came with {}: "
+                                             "something between the prober and the listener (a firewall, a load "
+                                             "balancer) may have sent it", odd_rst_->second.str(),
+                                             o_.target.addr.is_v4() ? "TTL" : "hop limit", odd_rst_->first, ttls)});
+    }
 
     if (writer_) {
         describe_capture(a);

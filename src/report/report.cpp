@@ -68,6 +68,15 @@ namespace {
 // occur in any other string of the report.
 std::string placeholder(size_t i) { return std::string("\0lp-connections-", 16) + std::to_string(i); }
 
+// `no_answer` (probe only): why the port was silent.
+json no_answer_json(const NoAnswer& n) {
+    return {{"cause", n.cause},
+            {"from", n.from ? json(n.from->str()) : json(nullptr)},
+            {"icmp_type", opt_int(n.icmp_type)},
+            {"icmp_code", opt_int(n.icmp_code)},
+            {"message", n.message}};
+}
+
 json analysis_json_impl(const Analysis& a, bool placeholders) {
     json listeners = json::array();
     for (const auto& l : a.listeners) {
@@ -103,6 +112,7 @@ json analysis_json_impl(const Analysis& a, bool placeholders) {
             {"fate_counts", fate_counts(l)},
             {"warnings", std::move(warnings)},
             {"connections", placeholders ? json(placeholder(listeners.size())) : connections_json(a, l)}};
+        if (l.no_answer) lj["no_answer"] = no_answer_json(*l.no_answer);
         listeners.push_back(std::move(lj));
     }
     json src = {{"kind", a.source.kind}, {"path", a.source.path}, {"packets", a.source.packets},
