@@ -18,6 +18,8 @@
 #      c  nft reject with host-unreachable (ICMP 3/1) and admin-prohibited (3/13)
 #      d  nft drop: plain silence
 #      each: port_state no-answer, the cause in JSON `no_answer` and in the text report
+#   m  the server's firewall answers the probe's data with a RST whose TTL nft sets to 50
+#      (SYN-ACKs leave with 64): warning rst-ttl-mismatch; none on the plain listener of w
 #
 # Environment as every lab test (lib.sh): LP_BIN, LP_BUILD, LP_ROOT; LP_KEEP=1.
 
@@ -77,7 +79,7 @@ replay_v=$(jq_py "$W/replay.json" "$verdicts")
 lt_log "live verdicts: $live_v"
 check "w: the replay gives the live verdicts" '[[ -n $live_v && $live_v == "$replay_v" ]]'
 cap_retries=$(jq_py "$W/live.json" 'd["listeners"][0]["accept_queue"]["capacity"], d["listeners"][0]["synack"]["retries"]')
-check "w: the live run found the listener (capacity, retries: $cap_retries)" '[[ $cap_retries == "(6, 2)" ]]'
+check "w: the live run found the listener (capacity, retries: $cap_retries)" '[[ $cap_retries == "6 2" ]]'
 "$LP_BIN" timeline "$W/probe.pcapng" -o "$W/replay.svg"
 check "w: live SVG: five step panels" '[[ $(grep -c "class=\"panel\"" "$W/probe.svg") == 5 ]]'
 check "w: the replay's timeline reads the steps back" '[[ $(grep -c "class=\"panel\"" "$W/replay.svg") == 5 ]]'
@@ -115,6 +117,29 @@ cause '[fd77::2]:8082' port-unreachable fd77::2 1 4 'port unreachable \(ICMPv6 t
 cause 10.77.0.2:8083 host-unreachable 10.77.0.2 3 1 'host unreachable \(ICMP type 3 code 1'
 cause 10.77.0.2:8084 admin-prohibited 10.77.0.2 3 13 'administratively prohibited \(ICMP type 3 code 13'
 cause 10.77.0.2:8085 silence None None None 'plain silence'
+
+lt_log "== m: a RST with another TTL than the SYN-ACKs"
+# The server's firewall answers the probe's data with a RST whose TTL it sets to 50 (as a
+# middlebox would), while the listener's SYN-ACKs leave with 64.
+lt_listen 8086 5
+ip netns exec "$SRV" nft -f - <<'NFT'
+table inet lp_wire_ttl {
+    chain input {
+        type filter hook input priority 0;
+        tcp dport 8086 tcp flags & psh == psh reject with tcp reset
+    }
+    chain output {
+        type filter hook output priority 0;
+        tcp sport 8086 tcp flags & rst == rst ip ttl set 50
+    }
+}
+NFT
+printf 'name = "aq"\ndescription = "baseline and accept-queue"\nsteps = ["baseline", "accept-queue"]\n' >"$W/aq.toml"
+in_cli timeout 60 "$LP_BIN" probe 10.77.0.2:8086 --plan "$W/aq.toml" --format json --quiet >"$W/m.json" 2>"$W/m.err"
+ttl_warning=$(jq_py "$W/m.json" '" ".join(w["message"] for w in d["listeners"][0]["warnings"] if w["code"] == "rst-ttl-mismatch")')
+check "m: warning rst-ttl-mismatch ($ttl_warning)" '[[ $ttl_warning == *"with TTL 50 while the listener'"'"'s SYN-ACKs came with 64"* ]]'
+tcp_ok=$(jq_py "$LT_WORK/live.json" '" ".join(w["code"] for w in d["listeners"][0]["warnings"])')
+check "m: no such warning on the plain listener (warnings: ${tcp_ok:-none})" '[[ $tcp_ok != *rst-ttl-mismatch* ]]'
 
 if [[ $FAILS != 0 ]]; then
     lt_fail "$FAILS check(s) failed"
