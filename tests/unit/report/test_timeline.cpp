@@ -592,6 +592,11 @@ TEST_CASE("timeline of a probe: one panel per step, bars end at the reset") {
     CHECK(count(lane, "r") == 2);
     CHECK(count(lane, ":") == 4);                   // panel separators
 
+    // A narrow terminal: every panel keeps a few columns, nothing runs past the width.
+    o.width = 60;
+    for (const std::string& line : lines_of(render_timeline_text(f.a, f.l(), o)))
+        if (line.starts_with("  61") || line.find(":cleanup") != std::string::npos) CHECK(line.size() <= 60);
+
     // Without steps: one panel, as before.
     Fixture g = probe_like();
     g.a.source.steps.clear();
