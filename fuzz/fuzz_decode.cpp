@@ -5,7 +5,8 @@
 // unsupported one), the rest is one captured frame, in a buffer of exactly its
 // size so AddressSanitizer sees any read past the captured bytes. The same bytes
 // also go to decode_ip and parse_tcp_options directly, and the frame is decoded
-// once more cut one byte short: a shorter capture must never decode to more.
+// once more cut one byte short: a shorter capture must never decode to more. The
+// frame also goes to decode_icmp_error (the live probe's path for ICMP errors).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -57,6 +58,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     lp::Segment s3;
     (void)lp::decode_ip(p, n, s3);
+
+    // The live probe's ICMP path: only frames that are not TCP, and what it finds is an
+    // error about a TCP segment of one address family.
+    lp::IcmpError e;
+    if (lp::decode_icmp_error(dlt, p, n, 42, e)) {
+        check(r != lp::DecodeResult::tcp);
+        check(e.t_ns == 42);
+        check(e.from.family == 4 || e.from.family == 6);
+        check(e.quoted_src.addr.family == e.quoted_dst.addr.family);
+        check(e.v6() ? (e.type == 1 || e.type == 3) : (e.type == 3 || e.type == 11));
+    }
 
     lp::TcpOptions opt;
     lp::parse_tcp_options(p, n, opt);

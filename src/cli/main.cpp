@@ -258,6 +258,24 @@ Analysis replay_file(const std::string& path, const std::optional<Endpoint>& lis
     return a;
 }
 
+// The command line as a shell would take it back: words with special characters quoted.
+std::string shell_words(int argc, char** argv) {
+    std::string out;
+    for (int i = 0; i < argc; ++i) {
+        const std::string w = argv[i];
+        if (i) out += ' ';
+        if (!w.empty() && w.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                              "@%+=:,./_-[]") == std::string::npos) {
+            out += w;
+            continue;
+        }
+        out += '\'';
+        for (char c : w) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+        out += '\'';
+    }
+    return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -390,6 +408,8 @@ int main(int argc, char** argv) {
             run.target_given = target;
             run.target = t.endpoint;
             out.timeline.clear();
+            po.version = std::string("listenprobe ") + LP_VERSION + " (commit " + LP_GIT_COMMIT + ")";
+            po.command_line = shell_words(argc, argv);  // the -w file's section comment
             Analysis a = run_probe(po);
             run.plan = a.run.plan;  // what the probe ran
             run.probe = a.run.probe;

@@ -34,6 +34,17 @@ struct ReportedConnection {
     bool cookie = false;                    // its SYN-ACK was proven to be a syncookie
 };
 
+// Probe only: why the target did not answer (docs/contract.md, `no_answer`).
+struct NoAnswer {
+    // "not-resolved" (the next hop's neighbour entry FAILED/INCOMPLETE), "port-unreachable",
+    // "host-unreachable", "admin-prohibited", "no-route", "unreachable" (another ICMP code),
+    // "ttl-exceeded", "silence"
+    std::string cause;
+    std::optional<IpAddress> from;      // who sent the ICMP error, or the unresolved neighbour
+    std::optional<int> icmp_type, icmp_code;
+    std::string message;                // one line for people
+};
+
 struct ListenerVerdict {
     Endpoint listener;
     PortState port_state = PortState::no_answer;
@@ -58,6 +69,7 @@ struct ListenerVerdict {
     std::optional<int> syn_queue_capacity_at_most;
 
     std::vector<Warning> warnings;
+    std::optional<NoAnswer> no_answer;     // probe: the port did not answer, and why
     std::vector<std::string> evidence;     // one line per verdict, for people
     std::vector<std::string> assumptions;  // what the exact values rest on beyond the packets
 

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <tins/ip.h>
@@ -29,6 +30,7 @@
 #include "inference/engine.hpp"
 #include "inference/schedule.hpp"
 #include "probe/guard.hpp"
+#include "probe/neighbour.hpp"
 #include "probe/plan.hpp"
 #include "probe/privileges.hpp"
 #include "report/report.hpp"
@@ -186,10 +188,7 @@ public:
     // Every connection is listed with its events (at most 4000: --max-connections), so that the
     // probe can tell its own resets apart (mark_probe_resets); the JSON lists the first 1000.
     explicit Prober(const ProbeOptions& o) : o_(o), engine_(Engine::Options{o.target, true, 4096}) {}
-    ~Prober() {
-        writer_.reset();  // closes the memory stream, which owns pcap_buf_ until then
-        std::free(pcap_buf_);
-    }
+    ~Prober() = default;
     Prober(const Prober&) = delete;
     Prober& operator=(const Prober&) = delete;
     Analysis run();
@@ -231,7 +230,18 @@ private:
     bool open_request(ProbeConn& c);  // SYN (with retries) until a SYN-ACK; false if dropped
     int64_t drop_wait() const;
     double initial_rto() const { return initial_rto_.value_or(3.0); }
-    // plan steps
+    // plan steps, and where each began and ended (for the timeline and the pcapng)
+    void record_step(const std::string& name);
+    void end_step();
+    std::vector<ProbeStep> steps_;
+    // why the target was silent: ICMP errors about the probe's segments, the neighbour table
+    std::vector<IcmpError> icmp_;
+    void on_icmp(const IcmpError& e);
+    NoAnswer explain_silence() const;
+    std::optional<NoAnswer> no_answer_;
+    // TTLs (hop limits) of the listener's SYN-ACKs and RSTs: a RST that differs came from elsewhere
+    std::vector<uint8_t> synack_ttls_;
+    std::optional<std::pair<uint8_t, Endpoint>> odd_rst_;  // TTL and client of a RST that differs
     bool step_baseline();
     void step_syn_queue();
     void step_retries();
@@ -244,10 +254,8 @@ private:
     std::unique_ptr<LiveCapture> cap_;
     std::unique_ptr<MarkedRawSocket> raw_;
     std::unique_ptr<RstGuard> guard_;
-    FILE* pcap_mem_ = nullptr;
-    char* pcap_buf_ = nullptr;
-    size_t pcap_len_ = 0;
-    std::unique_ptr<PcapngWriter> writer_;
+    std::unique_ptr<PcapngWriter> writer_;  // packets in memory, the file made at the end
+    void describe_capture(const Analysis& a);
     int pcap_fd_ = -1, timeline_fd_ = -1;
     std::vector<std::string> created_;  // output files this probe created (removed if it fails)
     void remove_created() {
@@ -325,11 +333,10 @@ void Prober::setup() {
         pcap_fd_ = open_output(o_.write_pcap, created_);
         timeline_fd_ = open_output(o_.timeline, created_);
         if (pcap_fd_ >= 0) {
-            pcap_mem_ = open_memstream(&pcap_buf_, &pcap_len_);
-            writer_ = std::make_unique<PcapngWriter>(pcap_mem_, cap_->linktype(), 256);
-            pcap_mem_ = nullptr;  // owned by the writer now
+            writer_ = std::make_unique<PcapngWriter>(cap_->linktype(), 256);
             cap_->record_to(writer_.get());
         }
+        cap_->on_icmp_error([this](const IcmpError& e) { on_icmp(e); });
         RstFilter f{o_.target.addr, o_.target.port, sport_base_, uint16_t(sport_base_ + o_.max_connections - 1),
                     kMark};
         guard_ = std::make_unique<RstGuard>(f, route_.source);
@@ -467,6 +474,13 @@ void Prober::status(const std::string& what, int64_t deadline) {
 
 void Prober::feed(const Segment& s) {
     engine_.add(s);
+    if (s.src == o_.target && s.ttl) {
+        if (s.is_synack() && std::find(synack_ttls_.begin(), synack_ttls_.end(), s.ttl) == synack_ttls_.end())
+            synack_ttls_.push_back(s.ttl);
+        if (s.is_rst() && !odd_rst_ && !synack_ttls_.empty() &&
+            std::find(synack_ttls_.begin(), synack_ttls_.end(), s.ttl) == synack_ttls_.end())
+            odd_rst_ = std::make_pair(s.ttl, s.dst);
+    }
     // The listener's timestamp, echoed in the probe's final ACKs and data.
     if (s.src == o_.target && s.is_synack() && s.opt.has_ts && s.dst.addr == route_.source && s.dst.port >= sport_base_ &&
         size_t(s.dst.port - sport_base_) < conns_.size())
@@ -483,6 +497,67 @@ bool Prober::open_request(ProbeConn& c) {
     return answered(c);
 }
 
+void Prober::on_icmp(const IcmpError& e) {
+    // Only errors about the probe's own segments to the target.
+    if (e.quoted_src.addr != route_.source || e.quoted_dst != o_.target || e.quoted_src.port < sport_base_ ||
+        e.quoted_src.port >= sport_base_ + o_.max_connections)
+        return;
+    if (icmp_.size() < 1000) icmp_.push_back(e);
+}
+
+// What the kernel and the network said about the silence: an ICMP error about the probe's
+// segments (which, from whom), else the neighbour entry of the next hop, else nothing.
+NoAnswer Prober::explain_silence() const {
+    NoAnswer n;
+    if (!icmp_.empty()) {
+        const IcmpError& e = icmp_.back();
+        n.from = e.from;
+        n.icmp_type = e.type;
+        n.icmp_code = e.code;
+        const bool v6 = e.v6();
+        std::string what;
+        if ((!v6 && e.type == 11) || (v6 && e.type == 3)) {
+            n.cause = "ttl-exceeded", what = "time exceeded in transit (a routing loop?)";
+        } else if (!v6) {
+            switch (e.code) {
+                case 0: case 6: n.cause = "no-route", what = "network unreachable"; break;
+                case 1: case 7: n.cause = "host-unreachable", what = "host unreachable"; break;
+                case 3: n.cause = "port-unreachable", what = "port unreachable"; break;
+                case 9: case 10: case 13: n.cause = "admin-prohibited", what = "communication administratively prohibited"; break;
+                default: n.cause = "unreachable", what = "destination unreachable"; break;
+            }
+        } else {
+            switch (e.code) {
+                case 0: n.cause = "no-route", what = "no route to destination"; break;
+                case 3: n.cause = "host-unreachable", what = "address unreachable"; break;
+                case 4: n.cause = "port-unreachable", what = "port unreachable"; break;
+                case 1: case 5: case 6: n.cause = "admin-prohibited", what = "communication administratively prohibited"; break;
+                default: n.cause = "unreachable", what = "destination unreachable"; break;
+            }
+        }
+        n.message = fmt::format("{} (ICMP{} type {} code {} from {}{})", what, v6 ? "v6" : "", e.type, e.code,
+                                e.from.str(), e.from == o_.target.addr ? ", the target itself" : "");
+        return n;
+    }
+    if (route_.iface != "lo") {
+        if (auto hop = route_next_hop(o_.target.addr)) {
+            if (auto st = neighbour_state(hop->addr, hop->ifindex); st && nud_unresolved(*st)) {
+                n.cause = "not-resolved";
+                n.from = hop->addr;
+                n.message = fmt::format("address not resolved on the link: the neighbour entry of {}{} on {} is {} "
+                                        "(nothing answered ARP / neighbour discovery)",
+                                        hop->via_gateway ? "the gateway " : "", hop->addr.str(), route_.iface,
+                                        nud_state_name(*st));
+                return n;
+            }
+        }
+    }
+    n.cause = "silence";
+    n.message = "plain silence, no ICMP error and the address resolved: filtered (dropped), down, or the accept queue "
+                "is already full";
+    return n;
+}
+
 // baseline: is anybody there, and how far away?
 bool Prober::step_baseline() {
     ProbeConn* c = new_conn();
@@ -494,8 +569,9 @@ bool Prober::step_baseline() {
     }
     auto* k = seen(*c);
     if (!answered(*c)) {
-        notes_.push_back({"no-answer", fmt::format("no answer to 3 SYNs in {:.1f} s: filtered, down, or the accept "
-                                                   "queue is already full", double(now_ns() - t0) / 1e9)});
+        no_answer_ = explain_silence();
+        notes_.push_back({"no-answer", fmt::format("no answer to 3 SYNs in {:.1f} s: {}", double(now_ns() - t0) / 1e9,
+                                                   no_answer_->message)});
         return false;
     }
     if (k->has(flowbit::refused)) return false;  // closed: nothing more to learn
@@ -803,6 +879,61 @@ void Prober::begin_step(size_t i) {
     step_end_ns_ = now_ns() + int64_t(here * 1e9);
     rest_s_ = plan_expected_s(i + 1, a, conns);
     status_extra_.clear();
+    record_step(plan_.steps[i]);
+}
+
+// What the -w file says about itself (tshark -V, capinfos): the interface, the system, the
+// command, the plan, each step's times and the verdicts.
+void Prober::describe_capture(const Analysis& a) {
+    utsname u{};
+    auto& sec = writer_->section;
+    if (::uname(&u) == 0) {
+        sec.os = fmt::format("{} {} {}", u.sysname, u.release, u.version);
+        sec.hardware = u.machine;
+    }
+    sec.userappl = o_.version.empty() ? std::string("listenprobe") : o_.version;
+    auto& ifc = writer_->interface;
+    ifc.name = route_.iface;
+    ifc.description = fmt::format("listenprobe probe capture on {}: {} to and from {}", route_.iface,
+                                  route_.source.str(), o_.target.str());
+    ifc.filter = cap_->filter();
+
+    sec.comments.push_back(fmt::format("listenprobe probe {} from {} on {}{}{}", o_.target.str(), route_.source.str(),
+                                       route_.iface, o_.command_line.empty() ? "" : "; command: ", o_.command_line));
+    std::string plan = fmt::format("plan {}:", plan_.name);
+    for (size_t i = 0; i < plan_.steps.size(); ++i) plan += (i ? ", " : " ") + plan_.steps[i];
+    plan += fmt::format("; syn_tries {}, syn-queue burst {}, retries requests {}; --max-connections {}, --rate {}, "
+                        "--max-wait {}", plan_.syn_tries, plan_.syn_burst, plan_.retries_requests, o_.max_connections,
+                        o_.rate_pps, o_.max_wait_s);
+    sec.comments.push_back(plan);
+    // Exact step times, which a replay of this file reads back for its timeline.
+    if (!steps_.empty()) {
+        std::string st = "listenprobe steps (start-end, ns since the epoch):";
+        for (const ProbeStep& p : steps_) st += fmt::format(" {} {}-{}", p.name, p.start_ns, p.end_ns);
+        sec.comments.push_back(st);
+    }
+    const ListenerVerdict& v = a.listeners.front();
+    std::string verdicts = "verdicts:";
+    bool first = true;
+    for (const auto& [label, value] : timeline_detail::verdict_rows(v)) {
+        verdicts += fmt::format("{} {} {}", first ? "" : ";", label, value);
+        first = false;
+    }
+    if (!v.warnings.empty()) {
+        verdicts += "; warnings:";
+        for (const Warning& w : v.warnings) verdicts += " " + w.code;
+    }
+    sec.comments.push_back(verdicts);
+}
+
+void Prober::record_step(const std::string& name) {
+    end_step();
+    steps_.push_back(ProbeStep{name, now_ns(), 0});
+    if (writer_) writer_->comment_next("listenprobe step " + name);
+}
+
+void Prober::end_step() {
+    if (!steps_.empty() && steps_.back().end_ns == 0) steps_.back().end_ns = now_ns();
 }
 
 Analysis Prober::run() {
@@ -825,6 +956,7 @@ Analysis Prober::run() {
         remove_created();
         throw;
     }
+    record_step("cleanup");
     if (g_stop) {
         const char* sig = g_stop == SIGINT ? "SIGINT" : g_stop == SIGTERM ? "SIGTERM" : g_stop == SIGHUP ? "SIGHUP" : "a signal";
         notes_.push_back({"interrupted", fmt::format("interrupted by {}: the verdicts cover what was probed until then", sig)});
@@ -835,6 +967,7 @@ Analysis Prober::run() {
     cleanup();
     if (status_shown_) std::fprintf(stderr, "\r\033[K");
     const int64_t end = now_ns();
+    if (!steps_.empty()) steps_.back().end_ns = end;
     Analysis a = snapshot(end);
     a.source.kind = "live";
     a.source.path = route_.iface;
@@ -855,6 +988,7 @@ Analysis Prober::run() {
     a.run.probe = RunInfo::ProbeOptions{route_.iface, o_.max_connections, o_.rate_pps, o_.max_wait_s,
                                         o_.user,      o_.write_pcap,      o_.quiet};
     a.run.expected_duration_s = expected_s_;
+    a.source.steps = steps_;
     if (a.listeners.empty()) {
         ListenerVerdict v;
         v.listener = o_.target;
@@ -869,14 +1003,24 @@ Analysis Prober::run() {
         const ProbeConn& c = *conns_[i];
         return c.reset && c.ack_sent_ns == 0 ? c.step : nullptr;
     }, a.t0_ns);
+    if (no_answer_ && a.listeners[0].port_state == PortState::no_answer) a.listeners[0].no_answer = no_answer_;
+    if (odd_rst_) {
+        std::string ttls;
+        for (uint8_t t : synack_ttls_) ttls += (ttls.empty() ? "" : "/") + std::to_string(t);
+        a.listeners[0].warnings.push_back(
+            {"rst-ttl-mismatch", fmt::format("a RST to {} came with {} {} while the listener's SYN-ACKs came with {}: "
+                                             "something between the prober and the listener (a firewall, a load "
+                                             "balancer) may have sent it", odd_rst_->second.str(),
+                                             o_.target.addr.is_v4() ? "TTL" : "hop limit", odd_rst_->first, ttls)});
+    }
 
     if (writer_) {
-        writer_->close(end);
+        describe_capture(a);
+        const std::string file = writer_->finish(end);
+        cap_->record_to(nullptr);
         writer_.reset();
-        write_all(pcap_fd_, o_.write_pcap, pcap_buf_, pcap_len_);
+        write_all(pcap_fd_, o_.write_pcap, file.data(), file.size());
         ::close(pcap_fd_);
-        std::free(pcap_buf_);
-        pcap_buf_ = nullptr;
     }
     if (timeline_fd_ >= 0) {
         std::string svg;

@@ -27,6 +27,8 @@ struct ProbeOptions {
     double max_wait_s = 200;
     bool quiet = false;
     bool format_json = false;
+    std::string version;        // "listenprobe X (commit Y)": the -w file's shb_userappl
+    std::string command_line;   // as typed: the -w file's section comment
 };
 
 // Runs the plan against the target and returns the analysis of everything captured.

@@ -122,6 +122,15 @@ namespace {
 // occur in any other string of the report.
 std::string placeholder(size_t i) { return std::string("\0lp-connections-", 16) + std::to_string(i); }
 
+// `no_answer` (probe only): why the port was silent.
+json no_answer_json(const NoAnswer& n) {
+    return {{"cause", n.cause},
+            {"from", n.from ? json(n.from->str()) : json(nullptr)},
+            {"icmp_type", opt_int(n.icmp_type)},
+            {"icmp_code", opt_int(n.icmp_code)},
+            {"message", n.message}};
+}
+
 json source_json(const Analysis& a) {
     json src = {{"kind", a.source.kind}, {"path", a.source.path}, {"packets", a.source.packets},
                 {"skipped", a.source.skipped}};
@@ -163,6 +172,7 @@ json listener_json(const ListenerVerdict& l, json connections) {
          l.connections_total - std::min<uint64_t>(l.connections.size(), kMaxReportedConnections)},
         {"fate_counts", fate_counts_json(l)},
         {"warnings", std::move(warnings)}};
+    if (l.no_answer) lj["no_answer"] = no_answer_json(*l.no_answer);
     if (!connections.is_null()) lj["connections"] = std::move(connections);
     return lj;
 }

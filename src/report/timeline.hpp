@@ -8,6 +8,11 @@
 // max_lanes connections, connections with the same pattern are folded into
 // one lane ("×N (ports a–b)"); if that is still too many, the first lanes are
 // drawn and a line says how many connections were left out.
+//
+// A live probe (or a pcapng it wrote) names its steps (SourceInfo::steps): the
+// time axis is then broken into one panel per step, each at its own scale, so a
+// step of a second is as readable as one of a minute. A connection's bar ends at
+// its first RST (the probe's reset, or the listener's).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -57,6 +62,31 @@ double fold_tolerance_s(double rel_s);
 // Whether two connections have the same pattern (fate, kinds, directions, timers, times).
 bool same_pattern(const ReportedConnection& x, const ReportedConnection& y);
 LaneLayout layout_lanes(const ListenerVerdict& l, size_t max_lanes);
+
+// A stretch of the time axis drawn at its own scale: one probe step, or the whole capture.
+struct Panel {
+    std::string name;       // the probe step; empty when the source names no steps
+    double t0 = 0, t1 = 0;  // seconds since LaneLayout::origin_ns
+};
+// The panels covering [t_min, t_max] (seconds since lay.origin_ns): one per step of
+// a.source.steps (the first and last stretched to cover the range where events lie
+// outside the steps), else a single unnamed panel.
+std::vector<Panel> time_panels(const Analysis& a, const LaneLayout& lay, double t_min, double t_max);
+// The share of the plot each panel gets: at least `min_share` (less when there are
+// many), the rest by the logarithm of its span. Sums to 1.
+std::vector<double> panel_shares(const std::vector<Panel>& panels, double min_share);
+// Where a time falls on a broken axis: panels side by side from `x0` to `x1`,
+// `gap` apart, each linear inside.
+struct PanelAxis {
+    std::vector<Panel> panels;
+    std::vector<double> left, right;  // each panel's extent on the axis
+    PanelAxis(std::vector<Panel> p, double x0, double x1, double gap, double min_share);
+    size_t panel_of(double t) const;
+    double x_of(double t) const;
+};
+// The event a connection's bar ends at: its first RST, sent or received; else its last
+// event. 0 when it has none.
+size_t bar_end_index(const ReportedConnection& c);
 
 // The time a connection's relative times count from: its first SYN, else its first event.
 int64_t connection_origin_ns(const ReportedConnection& c);

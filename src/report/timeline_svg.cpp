@@ -28,6 +28,7 @@ constexpr double kLaneH = 64;
 constexpr double kLaneMid = 26;      // lane line below the lane top
 constexpr double kMarkOff = 11;      // marks above/below the lane line
 constexpr double kMarkGap = 9;       // least distance between two marks on one side
+constexpr double kPanelGap = 14;     // between the panels of a broken time axis
 constexpr const char* kInk = "#222222";
 constexpr const char* kRstInk = "#c00000";
 constexpr const char* kMuted = "#666666";
@@ -295,12 +296,15 @@ std::string render_timeline_svg(const Analysis& a, const ListenerVerdict& l, con
     const double width = std::round(std::clamp(900 + 120 * std::log2(1 + span), 900.0, 1400.0));
     const double plot_x0 = kMargin + label_w + 12;
     const double plot_x1 = width - 56;
-    const double plot_w = plot_x1 - plot_x0;
-    auto x_of = [&](double t) { return plot_x0 + (t - t_min) / span * plot_w; };
+    // One panel per probe step (a broken axis, each step at its own scale), else one.
+    const PanelAxis axis(time_panels(a, lay, t_min, t_max), plot_x0, plot_x1, kPanelGap, 0.08);
+    const bool broken = axis.panels.size() > 1;
+    auto x_of = [&](double t) { return axis.x_of(t); };
     const size_t wrap_chars = static_cast<size_t>((width - 2 * kMargin) / (kFont * kCharW));
 
     Writer w;
     double y = 0;
+    bool faded_marks = false;
 
     // Header: the listener and its verdicts.
     y += 30;
@@ -415,38 +419,61 @@ std::string render_timeline_svg(const Analysis& a, const ListenerVerdict& l, con
         w.text(kMargin, y, "no connections seen");
         y += 20;
     } else {
-        // Axis.
-        const double px_per_s = plot_w / span;
-        double step = nice_step(span, std::max(1, static_cast<int>(plot_w / 110)));
-        auto widest = [&](double st) {
-            return std::max(text_w(tick_label(t_min, st), kSmall + 1), text_w(tick_label(t_max, st), kSmall + 1));
-        };
-        while (step * px_per_s < widest(step) + 24) step = next_nice_step(step);
-        const long k0 = static_cast<long>(std::ceil(t_min / step - 1e-9));
-        const long k1 = static_cast<long>(std::floor(t_max / step + 1e-9));
-
-        y += 28;
+        // Axis: per panel its own 1-2-5 ticks; panels after the first start with a boundary
+        // line and each is headed by its step's name and time range.
+        y += broken ? 44 : 28;
         const double axis_y = y;
         const double lanes_top = axis_y + 8;
         const double lanes_bottom = lanes_top + kLaneH * static_cast<double>(lay.lanes.size());
         const bool bottom_axis = lay.lanes.size() > 8;
 
         w(R"(<g id="axis" font-size="11">)");
-        w.text(plot_x0, axis_y - 20, "seconds since the listener's first SYN",
-              fmt::format(R"(fill="{}" font-size="11")", kMuted));
-        w(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#444444"/>)", num(plot_x0), num(axis_y),
-          num(plot_x1), num(axis_y));
-        if (bottom_axis)
-            w(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#444444"/>)", num(plot_x0),
-              num(lanes_bottom), num(plot_x1), num(lanes_bottom));
-        for (long k = k0; k <= k1; ++k) {
-            const double t = static_cast<double>(k) * step;
-            const double x = x_of(t);
-            const std::string lab = tick_label(t, step);
-            w(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}"/>)", num(x), num(axis_y - 4), num(x),
-              num(lanes_bottom), k == 0 ? "#999999" : "#e4e4e4");
-            w.text(x, axis_y - 6, lab, R"(text-anchor="middle")");
-            if (bottom_axis) w.text(x, lanes_bottom + 14, lab, R"(text-anchor="middle")");
+        w.text(plot_x0, axis_y - (broken ? 36 : 20),
+               broken ? "seconds since the listener's first SYN; one panel per probe step, each at its own scale"
+                      : "seconds since the listener's first SYN",
+               fmt::format(R"(fill="{}" font-size="11")", kMuted));
+        for (size_t p = 0; p < axis.panels.size(); ++p) {
+            const Panel& pn = axis.panels[p];
+            const double px0 = axis.left[p], px1 = axis.right[p];
+            const double pspan = std::max(pn.t1 - pn.t0, 1e-3);
+            const double px_per_s = (px1 - px0) / pspan;
+            w(R"(<g class="panel" id="panel-{}">)", p);
+            if (broken) {
+                w("<title>{}</title>", esc(fmt::format("probe step {}: {:.3f}s to {:.3f}s ({:.3f}s)", pn.name,
+                                                       pn.t0, pn.t1, pn.t1 - pn.t0)));
+                std::string head = pn.name;
+                const std::string range = fmt::format(" {}–{}", tick_label(pn.t0, 0.01), tick_label(pn.t1, 0.01));
+                if (text_w(head + range, 11) <= px1 - px0 - 4) head += range;
+                else if (text_w(head, 11) > px1 - px0 - 4)
+                    head = head.substr(0, static_cast<size_t>(std::max(1.0, (px1 - px0 - 4) / (11 * kCharW))));
+                w.text(px0 + 2, axis_y - 20, head, R"(font-weight="bold" fill="#1f4e8c")");
+            }
+            w(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#444444"/>)", num(px0), num(axis_y), num(px1),
+              num(axis_y));
+            if (bottom_axis)
+                w(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#444444"/>)", num(px0), num(lanes_bottom),
+                  num(px1), num(lanes_bottom));
+            double step = nice_step(pspan, std::max(1, static_cast<int>((px1 - px0) / 110)));
+            auto widest = [&](double st) {
+                return std::max(text_w(tick_label(pn.t0, st), kSmall + 1), text_w(tick_label(pn.t1, st), kSmall + 1));
+            };
+            while (step * px_per_s < widest(step) + 24) step = next_nice_step(step);
+            const long k0 = static_cast<long>(std::ceil(pn.t0 / step - 1e-9));
+            const long k1 = static_cast<long>(std::floor(pn.t1 / step + 1e-9));
+            for (long k = k0; k <= k1; ++k) {
+                const double t = static_cast<double>(k) * step;
+                const double x = px0 + (t - pn.t0) * px_per_s;
+                const std::string lab = tick_label(t, step);
+                w(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}"/>)", num(x), num(axis_y - 4), num(x),
+                  num(lanes_bottom), k == 0 ? "#999999" : "#e4e4e4");
+                // Inside a broken axis a label must not reach into the next panel.
+                const double half = text_w(lab, kSmall + 1) / 2;
+                if (broken && ((p > 0 && x - half < px0 - 2) || (p + 1 < axis.panels.size() && x + half > px1 + 2)))
+                    continue;
+                w.text(x, axis_y - 6, lab, R"(text-anchor="middle")");
+                if (bottom_axis) w.text(x, lanes_bottom + 14, lab, R"(text-anchor="middle")");
+            }
+            w("</g>");
         }
         if (end_rel) {
             if (end_drawn) {
@@ -455,7 +482,7 @@ std::string render_timeline_svg(const Analysis& a, const ListenerVerdict& l, con
                   num(x), num(axis_y), num(x), num(lanes_bottom));
                 w.text(x - 4, lanes_top + 10, "capture end", R"(text-anchor="end" font-size="10" fill="#555555")");
             } else if (*end_rel > t_max) {
-                w.text(plot_x1, axis_y - 20, fmt::format("capture ends at {:.1f}s →", *end_rel),
+                w.text(plot_x1, axis_y - (broken ? 36 : 20), fmt::format("capture ends at {:.1f}s →", *end_rel),
                        R"(text-anchor="end" font-size="10" fill="#555555")");
             }
         }
@@ -504,9 +531,12 @@ std::string render_timeline_svg(const Analysis& a, const ListenerVerdict& l, con
             // Lane line: grey across, fate colour from the first to the last event.
             w(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#cfcfcf"/>)", num(plot_x0), num(cy),
               num(plot_x1), num(cy));
+            const size_t bar_end = bar_end_index(c);
             if (!c.events.empty()) {
+                // The bar ends where the connection was reset (or at its last segment): RSTs the
+                // probe repeats at its end are drawn faded after it.
                 const double xa = x_of(rel_s(c.events.front().t_ns));
-                const double xb = std::max(*std::max_element(xs.begin(), xs.end()), xa + 3);
+                const double xb = std::max(xs[bar_end], xa + 3);
                 w(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="5" stroke-opacity="0.55" stroke-linecap="round"><title>{}</title></line>)",
                   num(xa), num(cy), num(xb), num(cy), fate_color(c.fate),
                   esc(lane.folded() ? fmt::format("{}: {} (events of {})", labels[i], fate, c.client.str())
@@ -546,12 +576,25 @@ std::string render_timeline_svg(const Analysis& a, const ListenerVerdict& l, con
                 const Event& e = c.events[k];
                 const bool client = e.dir == Dir::to_listener;
                 const double x = xs[k];
-                w("<g><title>{}</title>{}</g>", esc(event_tip(a, c, e)),
+                const bool after = k > bar_end;
+                if (after) faded_marks = true;
+                w("<g{}><title>{}{}</title>{}</g>", after ? R"( class="after-reset" opacity="0.35")" : "",
+                  esc(event_tip(a, c, e)), after ? " (after the connection was reset)" : "",
                   mark_shape(e.kind, e.timer, x, client ? cy - kMarkOff : cy + kMarkOff, client));
             }
             w("</g>");
         }
         w("</g>");
+        // Step boundaries over the lanes, from the panel headings down.
+        if (broken) {
+            w(R"(<g id="step-boundaries">)");
+            for (size_t p = 1; p < axis.panels.size(); ++p) {
+                const double x = (axis.right[p - 1] + axis.left[p]) / 2;
+                w(R"(<line class="step-boundary" x1="{}" y1="{}" x2="{}" y2="{}" stroke="#1f4e8c" stroke-width="1.5" stroke-dasharray="6,3"/>)",
+                  num(x), num(axis_y - 32), num(x), num(lanes_bottom));
+            }
+            w("</g>");
+        }
         y = lanes_bottom + (bottom_axis ? 22 : 6);
     }
 
@@ -568,6 +611,12 @@ std::string render_timeline_svg(const Analysis& a, const ListenerVerdict& l, con
     if (lay.folded)
         note("×N: connections with the same fate and events (times within 0.1s + 5% of their own "
              "first SYN) share one lane; its marks are those of the first of them.");
+    if (faded_marks)
+        note("A bar ends at the connection's first RST; faded marks after it are later segments of the same "
+             "connection (the probe repeats its RSTs when it finishes).");
+    if (broken)
+        note("The time axis is broken into the probe's steps, each panel at its own scale: compare times by "
+             "their labels, not by distance across panels.");
     note("Marks closer in time than their width are drawn side by side. Hover a mark for its exact "
          "time, flags and sequence numbers.");
     y += 16;

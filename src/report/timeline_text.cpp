@@ -124,6 +124,69 @@ LaneLayout layout_lanes(const ListenerVerdict& l, size_t max_lanes) {
     return out;
 }
 
+std::vector<Panel> time_panels(const Analysis& a, const LaneLayout& lay, double t_min, double t_max) {
+    std::vector<Panel> out;
+    for (const ProbeStep& st : a.source.steps) {
+        const double t0 = seconds(st.start_ns - lay.origin_ns), t1 = seconds(st.end_ns - lay.origin_ns);
+        if (!(t1 > t0)) continue;
+        out.push_back(Panel{st.name, t0, t1});
+    }
+    if (out.empty()) return {Panel{"", t_min, t_max}};
+    out.front().t0 = std::min(out.front().t0, t_min);
+    out.back().t1 = std::max(out.back().t1, t_max);
+    // Steps are consecutive; should two overlap, the later one starts where the earlier ended.
+    for (size_t i = 1; i < out.size(); ++i) out[i].t0 = std::max(out[i].t0, out[i - 1].t1);
+    std::erase_if(out, [](const Panel& p) { return !(p.t1 > p.t0); });
+    return out;
+}
+
+std::vector<double> panel_shares(const std::vector<Panel>& panels, double min_share) {
+    const size_t n = panels.size();
+    if (n == 0) return {};
+    min_share = std::min(min_share, 0.6 / static_cast<double>(n));
+    std::vector<double> w(n);
+    double sum = 0;
+    for (size_t i = 0; i < n; ++i) sum += w[i] = std::log1p(std::max(0.0, panels[i].t1 - panels[i].t0) / 0.05);
+    const double rest = 1.0 - min_share * static_cast<double>(n);
+    std::vector<double> out(n);
+    for (size_t i = 0; i < n; ++i)
+        out[i] = min_share + (sum > 0 ? rest * w[i] / sum : rest / static_cast<double>(n));
+    return out;
+}
+
+PanelAxis::PanelAxis(std::vector<Panel> p, double x0, double x1, double gap, double min_share)
+    : panels(std::move(p)) {
+    const std::vector<double> share = panel_shares(panels, min_share);
+    const double usable = std::max(1.0, x1 - x0 - gap * static_cast<double>(panels.size() > 0 ? panels.size() - 1 : 0));
+    double x = x0;
+    for (size_t i = 0; i < panels.size(); ++i) {
+        left.push_back(x);
+        x += share[i] * usable;
+        right.push_back(i + 1 == panels.size() ? x1 : x);
+        x += gap;
+    }
+}
+
+size_t PanelAxis::panel_of(double t) const {
+    for (size_t i = 0; i + 1 < panels.size(); ++i)
+        if (t < panels[i].t1) return i;
+    return panels.empty() ? 0 : panels.size() - 1;
+}
+
+double PanelAxis::x_of(double t) const {
+    if (panels.empty()) return 0;
+    const size_t i = panel_of(t);
+    const Panel& p = panels[i];
+    const double span = std::max(p.t1 - p.t0, 1e-9);
+    return left[i] + std::clamp((t - p.t0) / span, 0.0, 1.0) * (right[i] - left[i]);
+}
+
+size_t bar_end_index(const ReportedConnection& c) {
+    for (size_t k = 0; k < c.events.size(); ++k)
+        if (c.events[k].kind == EventKind::rst) return k;
+    return c.events.empty() ? 0 : c.events.size() - 1;
+}
+
 std::string event_label(const Event& e) {
     switch (e.kind) {
         case EventKind::syn: return "SYN";
@@ -396,29 +459,76 @@ std::string render_timeline_text(const Analysis& a, const ListenerVerdict& l,
 
     const double t_min = std::min(0.0, static_cast<double>(lay.first_ns - lay.origin_ns) / 1e9);
     const double t_max = std::max(static_cast<double>(lay.last_ns - lay.origin_ns) / 1e9, t_min + 1e-3);
-    const double span = t_max - t_min;
+
+    // Columns per panel (one per probe step, each at its own scale), a ':' column between two.
+    const std::vector<Panel> panels = time_panels(a, lay, t_min, t_max);
+    const size_t np = panels.size();
+    const bool broken = np > 1;
+    std::vector<size_t> c0(np), cw(np);
+    {
+        const std::vector<double> share = panel_shares(panels, 0.08);
+        const size_t usable = cols > np - 1 + 4 * np ? cols - (np - 1) : 4 * np;
+        size_t c = 0;
+        for (size_t i = 0; i < np; ++i) {
+            c0[i] = c;
+            cw[i] = i + 1 == np ? (usable + (np - 1) > c ? usable + (np - 1) - c : 4)
+                                : std::max<size_t>(4, static_cast<size_t>(std::lround(share[i] * static_cast<double>(usable))));
+            c += cw[i] + 1;
+        }
+    }
+    const size_t strip_cols = c0.back() + cw.back();
+    auto panel_of = [&](double t) {
+        for (size_t i = 0; i + 1 < np; ++i)
+            if (t < panels[i].t1) return i;
+        return np - 1;
+    };
     auto col_of = [&](double t) {
-        const double c = (t - t_min) / span * static_cast<double>(cols - 1);
-        return std::clamp<size_t>(static_cast<size_t>(std::floor(c + 1e-9)), 0, cols - 1);
+        const size_t i = panel_of(t);
+        const double span = std::max(panels[i].t1 - panels[i].t0, 1e-9);
+        const double c = (t - panels[i].t0) / span * static_cast<double>(cw[i] - 1);
+        return c0[i] + std::clamp<size_t>(static_cast<size_t>(std::floor(std::max(0.0, c) + 1e-9)), 0, cw[i] - 1);
     };
 
     out += '\n';
     out += pal.bold("lanes") +
            "  S SYN  s SYN rtx  A SYN-ACK  a SYN-ACK rtx  . ACK  d data  R RST  F FIN  ? other\n";
-    out += "       (events closer than one column are written in order in the next free columns)\n";
+    out += "       (events closer than one column are written in order in the next free columns;\n"
+           "        - the connection until its first RST, r a RST after that one)\n";
+    if (broken)
+        out += "       (one panel per probe step, each at its own scale, ':' between two)\n";
 
-    // Axis: "|0s       |10s" with labels where they fit.
+    const std::string lane_prefix = fmt::format("  {}  {}  ", pad_right("", label_w), pad_right("", fate_w));
+    // Step names over their panels.
+    if (broken) {
+        std::string names(strip_cols, ' ');
+        for (size_t i = 0; i < np; ++i) {
+            std::string n = panels[i].name;
+            const std::string range = fmt::format(" {}-{}", tick_label(panels[i].t0, 0.1), tick_label(panels[i].t1, 0.1));
+            if (n.size() + range.size() <= cw[i]) n += range;
+            if (n.size() > cw[i]) n.resize(cw[i]);
+            names.replace(c0[i], n.size(), n);
+            if (i > 0) names[c0[i] - 1] = ':';
+        }
+        while (!names.empty() && names.back() == ' ') names.pop_back();
+        out += lane_prefix + pal.bold(names) + '\n';
+    }
+    // Axis: "|0s       |10s" per panel, with labels where they fit.
     {
-        const double col_s = span / static_cast<double>(cols - 1);
-        double step = nice_step(span, std::max<int>(1, static_cast<int>(cols / 12)));
-        while (step / col_s < 10) step = next_nice_step(step);
-        std::string axis(cols, ' ');
-        const double first_tick = std::ceil(t_min / step - 1e-9) * step;
-        for (double t = first_tick; t <= t_max + step * 1e-6; t += step) {
-            const size_t c = col_of(t);
-            const std::string lab = "|" + tick_label(t, step);
-            if (c + lab.size() > cols) break;
-            axis.replace(c, lab.size(), lab);
+        std::string axis(strip_cols, ' ');
+        for (size_t i = 0; i < np; ++i) {
+            const Panel& p = panels[i];
+            const double span = std::max(p.t1 - p.t0, 1e-3);
+            const double col_s = span / static_cast<double>(std::max<size_t>(cw[i] - 1, 1));
+            double step = nice_step(span, std::max<int>(1, static_cast<int>(cw[i] / 12)));
+            while (step / col_s < 10) step = next_nice_step(step);
+            const double first_tick = std::ceil(p.t0 / step - 1e-9) * step;
+            for (double t = first_tick; t <= p.t1 + step * 1e-6; t += step) {
+                const size_t c = col_of(std::min(t, p.t1 - 1e-12 * span));
+                const std::string lab = "|" + tick_label(t, step);
+                if (c + lab.size() > c0[i] + cw[i]) break;
+                axis.replace(c, lab.size(), lab);
+            }
+            if (i > 0) axis[c0[i] - 1] = ':';
         }
         while (!axis.empty() && axis.back() == ' ') axis.pop_back();
         out += fmt::format("  {}  {}  {}\n", pad_right("port", label_w), pad_right("fate", fate_w),
@@ -433,13 +543,22 @@ std::string render_timeline_text(const Analysis& a, const ListenerVerdict& l,
             pos[k] = col_of(static_cast<double>(c.events[k].t_ns - lay.origin_ns) / 1e9);
             if (k > 0) pos[k] = std::max(pos[k], pos[k - 1] + 1);
         }
-        size_t limit = cols - 1;
+        size_t limit = strip_cols - 1;
         for (size_t k = c.events.size(); k-- > 0;) {
             pos[k] = std::min(pos[k], limit);
             limit = pos[k] > 0 ? pos[k] - 1 : 0;
         }
-        std::string cells(cols, ' ');
-        for (size_t k = 0; k < c.events.size(); ++k) cells[pos[k]] = strip_char(c.events[k]);
+        std::string cells(strip_cols, ' ');
+        for (size_t p = 1; p < np; ++p) cells[c0[p] - 1] = ':';
+        const size_t bar_end = bar_end_index(c);
+        if (!c.events.empty())
+            for (size_t col = pos.front(); col <= pos[bar_end]; ++col)
+                if (cells[col] == ' ') cells[col] = '-';
+        for (size_t k = 0; k < c.events.size(); ++k) {
+            const char ch = strip_char(c.events[k]);
+            // A RST after the connection's first one: 'r' (the probe repeats its RSTs at the end).
+            cells[pos[k]] = k > bar_end && ch == 'R' ? 'r' : ch;
+        }
         while (!cells.empty() && cells.back() == ' ') cells.pop_back();
         std::string strip;
         for (char ch : cells) {

@@ -66,12 +66,24 @@ struct Segment {
     uint8_t flags = 0;
     uint16_t window = 0;
     uint32_t payload = 0;  // TCP payload bytes (from the IP length, not the capture length)
+    uint8_t ttl = 0;       // IPv4 TTL or IPv6 hop limit (0: not known, e.g. tcpdump text)
     TcpOptions opt;
 
     bool has(uint8_t f) const { return (flags & f) == f; }
     bool is_syn() const { return (flags & (tcp::SYN | tcp::ACK | tcp::RST)) == tcp::SYN; }
     bool is_synack() const { return (flags & (tcp::SYN | tcp::ACK | tcp::RST)) == (tcp::SYN | tcp::ACK); }
     bool is_rst() const { return flags & tcp::RST; }
+};
+
+// An ICMP or ICMPv6 error that quotes a TCP segment (destination unreachable, time
+// exceeded): who sent it and about which segment. Rare, so not part of Segment: the
+// live probe decodes it on a separate path (decode_icmp_error) for frames that are not TCP.
+struct IcmpError {
+    int64_t t_ns = 0;
+    IpAddress from;                  // the host or router that sent the error
+    uint8_t type = 0, code = 0;      // ICMP (IPv4) or ICMPv6 type and code
+    Endpoint quoted_src, quoted_dst; // the TCP segment it quotes
+    bool v6() const { return from.family == 6; }
 };
 
 // "S", "S.", "R.", "P.", "F." ... as tcpdump prints flags.

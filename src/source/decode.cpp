@@ -104,6 +104,7 @@ DecodeResult decode_ip(const uint8_t* p, size_t caplen, Segment& out) {
         if (p[9] != 6) return DecodeResult::not_tcp;
         out.src.addr = IpAddress::from_v4(p + 12);
         out.dst.addr = IpAddress::from_v4(p + 16);
+        out.ttl = p[8];
         const size_t avail = caplen - ihl;
         return decode_tcp(p + ihl, avail, total - ihl, out);
     }
@@ -117,6 +118,7 @@ DecodeResult decode_ip(const uint8_t* p, size_t caplen, Segment& out) {
             if (next == 6) {
                 out.src.addr = IpAddress::from_v6(p + 8);
                 out.dst.addr = IpAddress::from_v6(p + 24);
+                out.ttl = p[7];
                 if (off > caplen) return DecodeResult::truncated;
                 return decode_tcp(p + off, caplen - off, remaining, out);
             }
@@ -188,6 +190,103 @@ DecodeResult decode_frame(int dlt, const uint8_t* p, size_t caplen, int64_t t_ns
         default:
             return DecodeResult::not_ip;
     }
+}
+
+namespace {
+
+// Where the IP header of a frame starts, for the link types decode_frame() knows; nullptr if
+// the frame is not IP. (decode_frame() keeps its own copy of this: it is the replay's hot path.)
+const uint8_t* link_payload(int dlt, const uint8_t* p, size_t caplen, size_t& len) {
+    size_t off = 0;
+    switch (dlt) {
+        case kDltEthernet: {
+            if (caplen < 14) return nullptr;
+            off = 12;
+            uint16_t type = be16(p + off);
+            off += 2;
+            while (type == kEtherVlan || type == kEtherQinQ || type == kEtherVlan9100) {
+                if (caplen < off + 4) return nullptr;
+                type = be16(p + off + 2);
+                off += 4;
+            }
+            if (type != kEtherIpv4 && type != kEtherIpv6) return nullptr;
+            break;
+        }
+        case kDltLinuxSll:
+            if (caplen < 16 || (be16(p + 14) != kEtherIpv4 && be16(p + 14) != kEtherIpv6)) return nullptr;
+            off = 16;
+            break;
+        case kDltLinuxSll2:
+            if (caplen < 20 || (be16(p) != kEtherIpv4 && be16(p) != kEtherIpv6)) return nullptr;
+            off = 20;
+            break;
+        case kDltNull:
+        case kDltLoop:
+            if (caplen < 4) return nullptr;
+            off = 4;
+            break;
+        case kDltRaw:
+        case kDltRawOpenBsd:
+        case kDltIpv4:
+        case kDltIpv6:
+            break;
+        default:
+            return nullptr;
+    }
+    len = caplen - off;
+    return p + off;
+}
+
+// The TCP endpoints of the IP packet quoted in an ICMP error (its header and 8 bytes).
+bool quoted_tcp(const uint8_t* q, size_t len, IcmpError& out) {
+    if (len < 1) return false;
+    if ((q[0] >> 4) == 4) {
+        if (len < 20) return false;
+        const size_t ihl = size_t(q[0] & 0x0F) * 4;
+        if (ihl < 20 || q[9] != 6 || len < ihl + 4) return false;
+        out.quoted_src = {IpAddress::from_v4(q + 12), be16(q + ihl)};
+        out.quoted_dst = {IpAddress::from_v4(q + 16), be16(q + ihl + 2)};
+        return true;
+    }
+    if ((q[0] >> 4) == 6) {
+        if (len < 44 || q[6] != 6) return false;  // TCP right after the quoted header (the probe's own)
+        out.quoted_src = {IpAddress::from_v6(q + 8), be16(q + 40)};
+        out.quoted_dst = {IpAddress::from_v6(q + 24), be16(q + 42)};
+        return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+bool decode_icmp_error(int dlt, const uint8_t* data, size_t caplen, int64_t t_ns, IcmpError& out) {
+    size_t len = 0;
+    const uint8_t* p = link_payload(dlt, data, caplen, len);
+    if (!p || len < 1) return false;
+    out = IcmpError{};
+    out.t_ns = t_ns;
+    if ((p[0] >> 4) == 4) {
+        if (len < 20) return false;
+        const size_t ihl = size_t(p[0] & 0x0F) * 4;
+        if (ihl < 20 || p[9] != 1 || len < ihl + 8 || (be16(p + 6) & 0x1FFF) != 0) return false;
+        const uint8_t type = p[ihl];
+        if (type != 3 && type != 11) return false;  // destination unreachable, time exceeded
+        out.from = IpAddress::from_v4(p + 12);
+        out.type = type;
+        out.code = p[ihl + 1];
+        return quoted_tcp(p + ihl + 8, len - ihl - 8, out);
+    }
+    if ((p[0] >> 4) == 6) {
+        // ICMPv6 right after the fixed header (errors carry no extension headers in practice).
+        if (len < 48 || p[6] != 58) return false;
+        const uint8_t type = p[40];
+        if (type != 1 && type != 3) return false;  // destination unreachable, time exceeded
+        out.from = IpAddress::from_v6(p + 8);
+        out.type = type;
+        out.code = p[41];
+        return quoted_tcp(p + 48, len - 48, out);
+    }
+    return false;
 }
 
 }  // namespace lp

@@ -31,6 +31,10 @@ std::string link_type_name(int dlt);
 DecodeResult decode_frame(int dlt, const uint8_t* data, size_t caplen, int64_t t_ns, Segment& out);
 // Decodes from the IP header on (version taken from the first nibble).
 DecodeResult decode_ip(const uint8_t* data, size_t caplen, Segment& out);
+// Decodes a frame that decode_frame() called not_tcp as an ICMP destination-unreachable
+// or time-exceeded error (ICMPv6: types 1 and 3) quoting a TCP segment; false otherwise.
+// Not on the replay's path: the live probe calls it for the few frames that are not TCP.
+bool decode_icmp_error(int dlt, const uint8_t* data, size_t caplen, int64_t t_ns, IcmpError& out);
 // Parses TCP options (kind/length list) into `opt`; stops at EOL or at a bad length.
 void parse_tcp_options(const uint8_t* p, size_t len, TcpOptions& opt);
 

@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <time.h>
 
+#include <fmt/format.h>
+
 #include <cstring>
 
 #include "segments/error.hpp"
@@ -17,7 +19,24 @@ int64_t now_ns() {
     return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-LiveCapture::LiveCapture(const std::string& iface, const Endpoint& target) {
+std::string capture_filter(const Endpoint& target) {
+    const auto& b = target.addr.bytes;
+    auto word = [&](size_t i) {
+        return fmt::format("0x{:02x}{:02x}{:02x}{:02x}", b[i], b[i + 1], b[i + 2], b[i + 3]);
+    };
+    const std::string port = std::to_string(target.port);
+    if (target.addr.is_v4())
+        return fmt::format("(tcp and ip host {0} and tcp port {1}) or (icmp and (icmp[0] == 3 or icmp[0] == 11) "
+                           "and icmp[17] == 6 and icmp[24:4] == {2} and icmp[30:2] == {1})",
+                           target.addr.str(), port, word(0));
+    // ICMPv6 (next header 58 right after the fixed header), the quoted header from byte 48.
+    return fmt::format("(tcp and ip6 host {0} and tcp port {1}) or (ip6 and ip6[6] == 58 and (ip6[40] == 1 or "
+                       "ip6[40] == 3) and ip6[54] == 6 and ip6[72:4] == {2} and ip6[76:4] == {3} and "
+                       "ip6[80:4] == {4} and ip6[84:4] == {5} and ip6[90:2] == {1})",
+                       target.addr.str(), port, word(0), word(4), word(8), word(12));
+}
+
+LiveCapture::LiveCapture(const std::string& iface, const Endpoint& target) : target_(target) {
     info_.kind = "live";
     info_.path = iface;
     if (if_nametoindex(iface.c_str()) == 0)
@@ -46,10 +65,9 @@ LiveCapture::LiveCapture(const std::string& iface, const Endpoint& target) {
         p_ = nullptr;
         throw InputError("interface " + iface + " has unsupported " + link_type_name(dlt_));
     }
-    const std::string host = target.addr.is_v4() ? "ip host " : "ip6 host ";
-    const std::string filter = "tcp and " + host + target.addr.str() + " and tcp port " + std::to_string(target.port);
+    filter_ = capture_filter(target);
     bpf_program prog{};
-    if (pcap_compile(p_, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0 ||
+    if (pcap_compile(p_, &prog, filter_.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0 ||
         pcap_setfilter(p_, &prog) != 0) {
         std::string e = pcap_geterr(p_);
         pcap_freecode(&prog);
@@ -79,12 +97,22 @@ int LiveCapture::poll(int timeout_ms, const std::function<void(const Segment&)>&
         ++frames;
         ++info_.packets;
         const int64_t t = int64_t(hdr->ts.tv_sec) * 1'000'000'000 + hdr->ts.tv_usec;
-        if (writer_) writer_->packet(t, data, hdr->caplen, hdr->len);
         Segment s;
-        if (decode_frame(dlt_, data, hdr->caplen, t, s) == DecodeResult::tcp)
+        const bool tcp = decode_frame(dlt_, data, hdr->caplen, t, s) == DecodeResult::tcp;
+        if (writer_) {
+            // Direction as the prober sees it: from the target (or about it, an ICMP error) is inbound.
+            using D = PcapngWriter::Direction;
+            // Not TCP: an ICMP error the filter let through, which comes to the prober.
+            writer_->packet(t, data, hdr->caplen, hdr->len,
+                            !tcp || s.src.addr == target_.addr ? D::inbound : D::outbound);
+        }
+        if (tcp) {
             fn(s);
-        else
-            ++info_.skipped;
+            continue;
+        }
+        ++info_.skipped;
+        IcmpError e;
+        if (on_icmp_ && decode_icmp_error(dlt_, data, hdr->caplen, t, e)) on_icmp_(e);
     }
     return frames;
 }

@@ -16,7 +16,8 @@ namespace lp {
 
 class LiveCapture {
 public:
-    // Opens `iface` with a filter for TCP to/from target. Throws PrivilegeError when
+    // Opens `iface` with a filter for TCP to/from target and ICMP/ICMPv6 errors quoting
+    // a TCP segment to it (capture_filter()). Throws PrivilegeError when
     // the kernel refuses (no CAP_NET_RAW), InputError for a missing interface.
     LiveCapture(const std::string& iface, const Endpoint& target);
     ~LiveCapture();
@@ -25,10 +26,13 @@ public:
 
     // Also store every captured frame in `w` (not owned).
     void record_to(PcapngWriter* w) { writer_ = w; }
+    // ICMP/ICMPv6 errors quoting a segment to the target (the filter lets them through) go here.
+    void on_icmp_error(std::function<void(const IcmpError&)> fn) { on_icmp_ = std::move(fn); }
     // Waits up to timeout_ms for packets and hands each decoded TCP segment to `fn`.
     // Returns the number of frames read.
     int poll(int timeout_ms, const std::function<void(const Segment&)>& fn);
     int linktype() const { return dlt_; }
+    const std::string& filter() const { return filter_; }
     const SourceInfo& info() const { return info_; }
     SourceInfo& info() { return info_; }
 
@@ -38,7 +42,15 @@ private:
     int fd_ = -1;
     PcapngWriter* writer_ = nullptr;
     SourceInfo info_;
+    Endpoint target_;
+    std::string filter_;
+    std::function<void(const IcmpError&)> on_icmp_;
 };
+
+// The BPF filter of a probe of `target`: its TCP segments, and ICMP destination-unreachable
+// and time-exceeded errors (ICMPv6 types 1 and 3) whose quoted packet is TCP to the target's
+// address and port (quoted headers without options, as the probe sends them).
+std::string capture_filter(const Endpoint& target);
 
 // Current time on the capture clock (CLOCK_REALTIME), ns.
 int64_t now_ns();

@@ -2,7 +2,9 @@
 
 #include <pcap/pcap.h>
 
+#include <charconv>
 #include <cstring>
+#include <sstream>
 #include <fstream>
 #include <vector>
 
@@ -95,7 +97,10 @@ private:
         if (bad_time_)
             info_.notes.push_back(std::to_string(bad_time_) + " records with timestamps out of range "
                                   "(before 1970 or after 2200) were skipped");
-        if (info_.kind == "pcapng" && seekable_) info_.end_ns = pcapng_end_time(info_.path);
+        if (info_.kind == "pcapng" && seekable_) {
+            info_.end_ns = pcapng_end_time(info_.path);
+            info_.steps = pcapng_probe_steps(info_.path);
+        }
     }
 
     pcap_t* handle_ = nullptr;
@@ -193,6 +198,56 @@ std::optional<int64_t> pcapng_end_time(const std::string& path) {
         }
     }
     return best;
+}
+
+constexpr char kStepsComment[] = "listenprobe steps (start-end, ns since the epoch):";
+
+std::vector<ProbeStep> parse_probe_steps_comment(const std::string& comment) {
+    std::vector<ProbeStep> out;
+    if (!comment.starts_with(kStepsComment)) return out;
+    std::istringstream in(comment.substr(sizeof kStepsComment - 1));
+    std::string name, range;
+    while (in >> name >> range) {
+        const size_t dash = range.find('-');
+        if (dash == std::string::npos || name.size() > 64) return {};
+        ProbeStep st;
+        st.name = name;
+        const char* b = range.data();
+        const auto r1 = std::from_chars(b, b + dash, st.start_ns);
+        const auto r2 = std::from_chars(b + dash + 1, b + range.size(), st.end_ns);
+        if (r1.ptr != b + dash || r2.ptr != b + range.size() || st.end_ns < st.start_ns) return {};
+        out.push_back(std::move(st));
+        if (out.size() > 64) return {};
+    }
+    return out;
+}
+
+std::vector<ProbeStep> pcapng_probe_steps(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    uint8_t head[12];
+    if (!in.read(reinterpret_cast<char*>(head), 12)) return {};
+    uint32_t type, len, magic;
+    std::memcpy(&type, head, 4);
+    std::memcpy(&len, head + 4, 4);
+    std::memcpy(&magic, head + 8, 4);
+    // The probe writes little-endian files on the machines it runs on; others are not its own.
+    if (type != 0x0A0D0D0A || magic != 0x1A2B3C4D || len < 28 || len % 4 != 0 || len > (1u << 20)) return {};
+    std::vector<uint8_t> b(len - 12);
+    if (!in.read(reinterpret_cast<char*>(b.data()), std::streamsize(b.size()))) return {};
+    size_t off = 12;  // version(4) section length(8)
+    const size_t n = b.size() - 4;
+    while (off + 4 <= n) {
+        uint16_t code, olen;
+        std::memcpy(&code, b.data() + off, 2);
+        std::memcpy(&olen, b.data() + off + 2, 2);
+        if (code == 0 || off + 4 + olen > n) break;
+        if (code == 1) {
+            auto steps = parse_probe_steps_comment(std::string(reinterpret_cast<const char*>(b.data() + off + 4), olen));
+            if (!steps.empty()) return steps;
+        }
+        off += 4 + ((olen + 3u) & ~3u);
+    }
+    return {};
 }
 
 }  // namespace lp

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "source/source.hpp"
 
@@ -16,5 +17,12 @@ std::unique_ptr<Source> make_pcap_source(FILE* f, bool pcapng, std::string path,
 // Latest time a pcapng file proves the capture ran until (interface statistics
 // blocks: isb_endtime or the block's own timestamp), in ns since the epoch.
 std::optional<int64_t> pcapng_end_time(const std::string& path);
+
+// The steps a probe's pcapng names in its first section header (the comment
+// "listenprobe steps (start-end, ns since the epoch): NAME START-END ..."); empty
+// for any other file.
+std::vector<ProbeStep> pcapng_probe_steps(const std::string& path);
+// Parses that comment; empty when it is not one.
+std::vector<ProbeStep> parse_probe_steps_comment(const std::string& comment);
 
 }  // namespace lp

@@ -22,6 +22,13 @@
 
 namespace lp {
 
+// A step of a live probe (baseline, syn-queue, retries, accept-queue, cleanup): what the
+// probe was doing from start_ns to end_ns. Timelines draw one panel per step.
+struct ProbeStep {
+    std::string name;
+    int64_t start_ns = 0, end_ns = 0;
+};
+
 struct SourceInfo {
     std::string kind;   // "pcap", "pcapng", "tcpdump-text", "live"
     std::string path;
@@ -29,6 +36,7 @@ struct SourceInfo {
     uint64_t skipped = 0;   // records that were not (decodable) TCP
     std::optional<int64_t> end_ns;  // capture provably lasted until here
     std::vector<std::string> notes;  // things the reader noticed (truncation, ...)
+    std::vector<ProbeStep> steps;    // a live probe's steps, or those a probe's pcapng names; in order
 };
 
 class Source {

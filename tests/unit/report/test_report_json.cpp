@@ -235,6 +235,38 @@ TEST_CASE("report jsonl: a listener line each, then its connections with --event
     }
 }
 
+TEST_CASE("report json: a probe's no_answer, only when set") {
+    lp::Analysis a;
+    a.source.kind = "live";
+    lp::ListenerVerdict l;
+    l.listener = *lp::Endpoint::parse("10.77.0.2:8082");
+    a.listeners.push_back(l);
+    CHECK_FALSE(lp::analysis_json(a).at("listeners")[0].contains("no_answer"));
+
+    lp::NoAnswer n;
+    n.cause = "port-unreachable";
+    n.from = lp::IpAddress::parse("10.77.0.2");
+    n.icmp_type = 3;
+    n.icmp_code = 3;
+    n.message = "port unreachable (ICMP type 3 code 3 from 10.77.0.2, the target itself)";
+    a.listeners[0].no_answer = n;
+    lp::NoAnswer silent;
+    silent.cause = "silence";
+    silent.message = "plain silence";
+    l.no_answer = silent;
+    a.listeners.push_back(l);
+    const json j = lp::analysis_json(a);
+    CHECK(j.at("listeners")[0].at("no_answer") ==
+          json{{"cause", "port-unreachable"}, {"from", "10.77.0.2"}, {"icmp_type", 3}, {"icmp_code", 3},
+               {"message", n.message}});
+    const json& s = j.at("listeners")[1].at("no_answer");
+    CHECK(s.at("cause") == "silence");
+    CHECK(s.at("from").is_null());
+    CHECK(s.at("icmp_type").is_null());
+    CHECK(s.at("icmp_code").is_null());
+    CHECK(lp::analysis_json_text(a) == j.dump(2) + "\n");
+}
+
 TEST_CASE("report json: a capture without listeners is an empty list, not an error") {
     lp::Analysis a;
     a.source.kind = "pcap";

@@ -489,3 +489,118 @@ TEST_CASE("timeline: a burst at the end of the axis keeps all its events") {
     const size_t d_at = svg.rfind("d=\"M", p) + 4;
     CHECK(std::stod(svg.substr(d_at)) < width - 10);
 }
+
+namespace {
+
+// A probe's steps (seconds from the listener's first SYN) with a half-open request of the
+// syn-queue step that the probe reset at 2 s and reset twice more in its cleanup at 68 s,
+// and a queued connection of the short accept-queue step at 66 s.
+Fixture probe_like() {
+    Fixture f;
+    auto at = [](double s) { return kStart + static_cast<int64_t>(s * 1e9); };
+    ReportedConnection h;
+    h.ordinal = 0;
+    h.client = ep("10.77.0.1:61650");
+    h.server = ep("10.77.0.2:8081");
+    h.first_syn_ns = at(0.02);
+    h.events = {ev(at(0.02), C, EventKind::syn, tcp::SYN, 100, 0),
+                ev(at(0.0201), L, EventKind::synack, tcp::SYN | tcp::ACK, 900, 101),
+                ev(at(1.03), L, EventKind::synack_retransmit, tcp::SYN | tcp::ACK, 900, 101, true),
+                ev(at(2.0), C, EventKind::rst, tcp::RST | tcp::ACK, 101, 901),
+                ev(at(68.1), C, EventKind::rst, tcp::RST | tcp::ACK, 101, 901),
+                ev(at(68.2), C, EventKind::rst, tcp::RST | tcp::ACK, 101, 901)};
+    h.fate = Fate::half_open;
+    f.conns.push_back(h);
+    f.conns.push_back(queued_conn(1, 61716, at(66.2)));
+    f.finish();
+    f.a.end_ns = at(68.3);
+    f.a.source.kind = "live";
+    f.a.source.steps = {{"baseline", at(-0.01), at(0.01)},   {"syn-queue", at(0.01), at(3.6)},
+                        {"retries", at(3.6), at(66.0)},      {"accept-queue", at(66.0), at(68.0)},
+                        {"cleanup", at(68.0), at(68.3)}};
+    return f;
+}
+
+// The value of attribute `name` in the first tag at or after `from`.
+double attr(const std::string& s, size_t from, const std::string& name) {
+    const size_t p = s.find(" " + name + "=\"", from);
+    REQUIRE(p != std::string::npos);
+    return std::stod(s.substr(p + name.size() + 3));
+}
+
+}  // namespace
+
+TEST_CASE("timeline of a probe: one panel per step, bars end at the reset") {
+    const Fixture f = probe_like();
+    const std::string svg = render_timeline_svg(f.a, f.l());
+    CHECK(xml_problem(svg) == "");
+    CHECK(xmllint_accepts(svg));
+
+    // Five panels headed by their step, four boundaries between them.
+    CHECK(count(svg, R"(class="panel")") == 5);
+    CHECK(count(svg, R"(class="step-boundary")") == 4);
+    for (const char* name : {">baseline", ">syn-queue", ">retries", ">accept-queue", ">cleanup"})
+        CHECK_MESSAGE(svg.find(name) != std::string::npos, name);
+
+    // The accept-queue step (2 s of 68) gets a fair share of the width, not 3 %.
+    using namespace timeline_detail;
+    const LaneLayout lay = layout_lanes(f.l(), 60);
+    const PanelAxis axis(time_panels(f.a, lay, -0.01, 68.3), 0, 1000, 14, 0.08);
+    REQUIRE(axis.panels.size() == 5);
+    CHECK(axis.panels[3].name == "accept-queue");
+    CHECK(axis.right[3] - axis.left[3] > 150);
+    CHECK(axis.right[2] - axis.left[2] < 500);  // the 62 s retries step does not take everything
+    const double aq0 = axis.panels[3].t0;  // 66 s after kStart, from the first SYN at 0.02 s
+    CHECK(aq0 == doctest::Approx(65.98));
+    CHECK(axis.x_of(aq0) == doctest::Approx(axis.left[3]));
+    CHECK(axis.x_of(aq0 + 1) > axis.left[3] + 50);
+    CHECK(axis.x_of(aq0 + 1) < axis.right[3] - 50);
+
+    // The half-open request's bar ends at its first RST (2 s), not at the cleanup's RSTs.
+    const size_t lane0 = svg.find(R"(id="lane-0")");
+    REQUIRE(lane0 != std::string::npos);
+    const size_t bar = svg.find(R"(stroke-width="5")", lane0);
+    const size_t bar_tag = svg.rfind("<line", bar);
+    const double bar_x2 = attr(svg, bar_tag, "x2");
+    const size_t first_rst = svg.find(R"(stroke="#c00000")", lane0);
+    const double rst_x = std::stod(svg.substr(svg.rfind("d=\"M", first_rst) + 4)) + 5;
+    CHECK(bar_x2 == doctest::Approx(rst_x).epsilon(0.01));
+    // The cleanup's two RSTs are drawn faded, after the bar, in the last panel.
+    CHECK(count(svg, R"(class="after-reset")") == 2);
+    const size_t later = svg.find(R"(class="after-reset")", lane0);
+    const double later_x = std::stod(svg.substr(svg.find("d=\"M", later) + 4)) + 5;
+    CHECK(later_x > bar_x2 + 100);
+
+    // The same in text: a panel per step, the bar ('-') until the R, 'r' after it.
+    TimelineOptions o;
+    o.width = 120;
+    const std::string text = render_timeline_text(f.a, f.l(), o);
+    std::string names_line, lane;
+    for (const std::string& line : lines_of(text)) {
+        if (line.find("syn-queue") != std::string::npos && line.find("accept-queue") != std::string::npos)
+            names_line = line;
+        if (line.starts_with("  61650")) lane = line;
+    }
+    CHECK(!names_line.empty());
+    REQUIRE(!lane.empty());
+    CHECK(lane.size() <= 120);
+    const size_t s_col = lane.find('S'), r_col = lane.find('R');
+    REQUIRE(s_col != std::string::npos);
+    REQUIRE(r_col != std::string::npos);
+    CHECK(lane.find(' ', s_col) > r_col);          // no hole in the bar before the reset
+    CHECK(lane.substr(r_col + 1).find('-') == std::string::npos);  // nothing drawn as alive after it
+    CHECK(count(lane, "r") == 2);
+    CHECK(count(lane, ":") == 4);                   // panel separators
+
+    // A narrow terminal: every panel keeps a few columns, nothing runs past the width.
+    o.width = 60;
+    for (const std::string& line : lines_of(render_timeline_text(f.a, f.l(), o)))
+        if (line.starts_with("  61") || line.find(":cleanup") != std::string::npos) CHECK(line.size() <= 60);
+
+    // Without steps: one panel, as before.
+    Fixture g = probe_like();
+    g.a.source.steps.clear();
+    const std::string plain = render_timeline_svg(g.a, g.l());
+    CHECK(count(plain, R"(class="panel")") == 1);
+    CHECK(count(plain, R"(class="step-boundary")") == 0);
+}

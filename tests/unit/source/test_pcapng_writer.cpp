@@ -1,11 +1,13 @@
 // The probe's pcapng writer, read back with the project's own reader (open_source):
-// every frame, its time to the nanosecond, and the end-of-capture time it records.
+// every frame, its time to the nanosecond, and the end-of-capture time it records; the
+// section, interface and packet options it writes, checked block by block.
 #include <doctest/doctest.h>
 
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,13 @@ std::vector<uint8_t> frame(uint16_t sport, uint8_t flags, uint32_t seq, uint32_t
     f.insert(f.end(), tcp.begin(), tcp.end());
     f.insert(f.end(), payload, 'x');
     return f;
+}
+
+void save(const std::string& path, const std::string& bytes) {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f);
+    CHECK(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
+    CHECK(std::fclose(f) == 0);
 }
 
 struct TempFile {
@@ -70,11 +79,9 @@ TEST_CASE("pcapng writer: frames, nanosecond times and the end time come back th
     for (auto& s : sent) s.len = uint32_t(s.data.size());
     const int64_t end = t0 + 5'000'000'000;
     {
-        FILE* f = std::fopen(tmp.path.c_str(), "wb");
-        REQUIRE(f);
-        PcapngWriter w(f, kDltEthernet, 256);
+        PcapngWriter w(kDltEthernet, 256);
         for (const auto& s : sent) w.packet(s.t, s.data.data(), uint32_t(s.data.size()), s.len);
-        CHECK(w.close(end));
+        save(tmp.path, w.finish(end));
     }
 
     auto src = open_source(tmp.path);
@@ -105,11 +112,9 @@ TEST_CASE("pcapng writer: frames, nanosecond times and the end time come back th
 
 TEST_CASE("pcapng writer: a capture with no packet still records its end") {
     TempFile tmp;
-    FILE* f = std::fopen(tmp.path.c_str(), "wb");
-    REQUIRE(f);
     {
-        PcapngWriter w(f, kDltEthernet, 65535);
-        CHECK(w.close(1'000'000'000'000'000'000));
+        PcapngWriter w(kDltEthernet, 65535);
+        save(tmp.path, w.finish(1'000'000'000'000'000'000));
     }
     auto src = open_source(tmp.path);
     Segment seg;
@@ -123,11 +128,9 @@ TEST_CASE("pcapng writer: frames cut to the snaplen keep their length on the wir
     TempFile tmp;
     const auto big = frame(40002, tcp::ACK, 1, 1, true, 1000);
     {
-        FILE* f = std::fopen(tmp.path.c_str(), "wb");
-        REQUIRE(f);
-        PcapngWriter w(f, kDltEthernet, 96);
+        PcapngWriter w(kDltEthernet, 96);
         w.packet(1'000'000'000, big.data(), 96, uint32_t(big.size()));
-        CHECK(w.close(2'000'000'000));
+        save(tmp.path, w.finish(2'000'000'000));
     }
     auto src = open_source(tmp.path);
     Segment seg;
@@ -137,11 +140,139 @@ TEST_CASE("pcapng writer: frames cut to the snaplen keep their length on the wir
     CHECK(src->info().end_ns == std::optional<int64_t>(2'000'000'000));
 }
 
-TEST_CASE("pcapng writer: a write error is reported by close()") {
-    FILE* f = std::fopen("/dev/full", "wb");
-    if (!f) return;  // no /dev/full here
-    PcapngWriter w(f, kDltEthernet, 256);
-    const auto syn = frame(40003, tcp::SYN, 1, 0, true);
-    for (int i = 0; i < 200; ++i) w.packet(int64_t(i) * 1000, syn.data(), uint32_t(syn.size()), uint32_t(syn.size()));
-    CHECK_FALSE(w.close(1'000'000));
+namespace {
+
+// The blocks of a pcapng file as (type, body without the trailing length); options of a
+// block as (code, value). Little-endian, as the writer makes it.
+struct Block {
+    uint32_t type;
+    std::string body;
+};
+std::vector<Block> blocks_of(const std::string& f) {
+    std::vector<Block> out;
+    size_t off = 0;
+    while (off + 12 <= f.size()) {
+        uint32_t type, len;
+        std::memcpy(&type, f.data() + off, 4);
+        std::memcpy(&len, f.data() + off + 4, 4);
+        REQUIRE(len % 4 == 0);
+        REQUIRE(off + len <= f.size());
+        uint32_t trail;
+        std::memcpy(&trail, f.data() + off + len - 4, 4);
+        REQUIRE(trail == len);
+        out.push_back({type, f.substr(off + 8, len - 12)});
+        off += len;
+    }
+    CHECK(off == f.size());
+    return out;
+}
+std::vector<std::pair<uint16_t, std::string>> options_of(const std::string& body, size_t off) {
+    std::vector<std::pair<uint16_t, std::string>> out;
+    while (off + 4 <= body.size()) {
+        uint16_t code, len;
+        std::memcpy(&code, body.data() + off, 2);
+        std::memcpy(&len, body.data() + off + 2, 2);
+        if (code == 0) break;
+        REQUIRE(off + 4 + len <= body.size());
+        out.emplace_back(code, body.substr(off + 4, len));
+        off += 4 + ((len + 3u) & ~3u);
+    }
+    return out;
+}
+std::vector<std::string> option_values(const std::vector<std::pair<uint16_t, std::string>>& opts, uint16_t code) {
+    std::vector<std::string> out;
+    for (const auto& [c, v] : opts)
+        if (c == code) out.push_back(v);
+    return out;
+}
+uint32_t u32(const std::string& v) {
+    uint32_t x = 0;
+    REQUIRE(v.size() == 4);
+    std::memcpy(&x, v.data(), 4);
+    return x;
+}
+
+}  // namespace
+
+TEST_CASE("pcapng writer: section, interface, direction and comment options") {
+    PcapngWriter w(kDltEthernet, 256);
+    const auto syn = frame(40000, tcp::SYN, 1000, 0, true);
+    const auto synack = frame(40000, tcp::SYN | tcp::ACK, 5000, 1001, false);
+    using D = PcapngWriter::Direction;
+    w.comment_next("listenprobe step baseline");
+    w.packet(1'000, syn.data(), uint32_t(syn.size()), uint32_t(syn.size()), D::outbound);
+    w.packet(2'000, synack.data(), uint32_t(synack.size()), uint32_t(synack.size()), D::inbound);
+    w.comment_next("listenprobe step retries");
+    w.comment_next("and one more");
+    w.packet(3'000, syn.data(), uint32_t(syn.size()), uint32_t(syn.size()));
+    // The section's options are known only at the end: set after the packets.
+    w.section.os = "Linux 6.1.0";
+    w.section.hardware = "x86_64";
+    w.section.userappl = "listenprobe 1.2.3 (commit abc)";
+    w.section.comments = {"listenprobe probe 10.0.0.2:80 from 10.0.0.1 on veth0; command: listenprobe probe 10.0.0.2:80",
+                          "listenprobe steps (start-end, ns since the epoch): baseline 500-2500 retries 2500-9000",
+                          "verdicts: port state open"};
+    w.interface = {"veth0", "listenprobe probe capture on veth0", "tcp and ip host 10.0.0.2 and tcp port 80"};
+    CHECK(w.packets() == 3);
+    const std::string file = w.finish(10'000);
+    const auto bl = blocks_of(file);
+    REQUIRE(bl.size() == 6);  // SHB, IDB, 3 EPB, ISB
+    CHECK(bl[0].type == 0x0A0D0D0A);
+    CHECK(bl[1].type == 1);
+    CHECK(bl[2].type == 6);
+    CHECK(bl[5].type == 5);
+
+    const auto shb = options_of(bl[0].body, 16);  // magic, version, section length
+    CHECK(option_values(shb, 1).size() == 3);     // opt_comment, one each
+    CHECK(option_values(shb, 1)[0].starts_with("listenprobe probe 10.0.0.2:80"));
+    CHECK(option_values(shb, 2) == std::vector<std::string>{"x86_64"});
+    CHECK(option_values(shb, 3) == std::vector<std::string>{"Linux 6.1.0"});
+    CHECK(option_values(shb, 4) == std::vector<std::string>{"listenprobe 1.2.3 (commit abc)"});
+
+    const auto idb = options_of(bl[1].body, 8);
+    CHECK(option_values(idb, 2) == std::vector<std::string>{"veth0"});
+    CHECK(option_values(idb, 3) == std::vector<std::string>{"listenprobe probe capture on veth0"});
+    REQUIRE(option_values(idb, 11).size() == 1);
+    CHECK(option_values(idb, 11)[0] == std::string(1, '\0') + "tcp and ip host 10.0.0.2 and tcp port 80");
+    CHECK(option_values(idb, 9) == std::vector<std::string>{std::string(1, '\x09')});
+
+    auto epb_opts = [&](const Block& b) {
+        uint32_t caplen;
+        std::memcpy(&caplen, b.body.data() + 12, 4);
+        return options_of(b.body, 20 + ((caplen + 3u) & ~3u));
+    };
+    const auto e1 = epb_opts(bl[2]), e2 = epb_opts(bl[3]), e3 = epb_opts(bl[4]);
+    REQUIRE(option_values(e1, 2).size() == 1);
+    CHECK(u32(option_values(e1, 2)[0]) == 2);  // epb_flags: outbound
+    CHECK(option_values(e1, 1) == std::vector<std::string>{"listenprobe step baseline"});
+    REQUIRE(option_values(e2, 2).size() == 1);
+    CHECK(u32(option_values(e2, 2)[0]) == 1);  // inbound
+    CHECK(option_values(e2, 1).empty());        // a comment goes on one packet only
+    CHECK(option_values(e3, 2).empty());        // direction unknown: no flags
+    CHECK(option_values(e3, 1) == std::vector<std::string>{"listenprobe step retries; and one more"});
+
+    // libpcap still reads it, and the reader takes the steps back from the section comment.
+    TempFile tmp;
+    save(tmp.path, file);
+    auto src = open_source(tmp.path);
+    Segment seg;
+    int n = 0;
+    while (src->next(seg)) ++n;
+    CHECK(n == 3);
+    CHECK(src->info().end_ns == std::optional<int64_t>(10'000));
+    const auto& steps = src->info().steps;
+    REQUIRE(steps.size() == 2);
+    CHECK(steps[0].name == "baseline");
+    CHECK(steps[0].start_ns == 500);
+    CHECK(steps[0].end_ns == 2500);
+    CHECK(steps[1].name == "retries");
+    CHECK(steps[1].end_ns == 9000);
+}
+
+TEST_CASE("pcapng writer: the steps comment is parsed strictly") {
+    CHECK(parse_probe_steps_comment("listenprobe steps (start-end, ns since the epoch): a 1-2 b 2-5").size() == 2);
+    CHECK(parse_probe_steps_comment("listenprobe steps (start-end, ns since the epoch):").empty());
+    CHECK(parse_probe_steps_comment("listenprobe steps (start-end, ns since the epoch): a 1-x").empty());
+    CHECK(parse_probe_steps_comment("listenprobe steps (start-end, ns since the epoch): a 5-2").empty());
+    CHECK(parse_probe_steps_comment("some other comment a 1-2").empty());
 }
