@@ -337,6 +337,17 @@ Analysis Engine::finish(const SourceInfo& source, std::optional<int64_t> end_ns)
         a.listeners.push_back(models_[l].finish(fx));
     }
     std::erase_if(a.listeners, [](const ListenerVerdict& v) { return v.connections_total == 0; });
+    // A probe's pcapng says which of its requests it reset on purpose: the same fate as in
+    // the live report (for the connections the report lists with their events).
+    if (const auto& pr = a.source.probe_resets) {
+        for (ListenerVerdict& v : a.listeners)
+            mark_probe_resets(v, [&](const Endpoint& client) -> const char* {
+                if (client.addr != pr->client) return nullptr;
+                auto it = std::lower_bound(pr->ports.begin(), pr->ports.end(), client.port,
+                                           [](const auto& e, uint16_t p) { return e.first < p; });
+                return it != pr->ports.end() && it->first == client.port ? it->second.c_str() : nullptr;
+            }, a.t0_ns);
+    }
     return a;
 }
 

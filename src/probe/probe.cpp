@@ -37,6 +37,7 @@
 #include "report/timeline.hpp"
 #include "segments/error.hpp"
 #include "source/live_capture.hpp"
+#include "source/pcap_file.hpp"
 #include "source/pcapng_writer.hpp"
 
 namespace lp {
@@ -227,7 +228,9 @@ private:
         auto* k = seen(c);
         return k && (k->answered() || k->has(flowbit::refused));
     }
-    bool open_request(ProbeConn& c);  // SYN (with retries) until a SYN-ACK; false if dropped
+    bool open_request(ProbeConn& c);
+    // reset by the probe on purpose before any final ACK: the fate probe-reset
+    static bool deliberate_reset(const ProbeConn& c) { return c.reset && c.ack_sent_ns == 0; }  // SYN (with retries) until a SYN-ACK; false if dropped
     int64_t drop_wait() const;
     double initial_rto() const { return initial_rto_.value_or(3.0); }
     // plan steps, and where each began and ended (for the timeline and the pcapng)
@@ -912,6 +915,12 @@ void Prober::describe_capture(const Analysis& a) {
         for (const ProbeStep& p : steps_) st += fmt::format(" {} {}-{}", p.name, p.start_ns, p.end_ns);
         sec.comments.push_back(st);
     }
+    // Which requests the probe reset on purpose, so that a replay of the file gives them the
+    // live report's fate (probe-reset).
+    ProbeResets pr{route_.source, {}};
+    for (const auto& c : conns_)
+        if (deliberate_reset(*c)) pr.ports.emplace_back(c->sport, c->step);
+    if (!pr.ports.empty()) sec.comments.push_back(format_probe_resets_comment(pr));
     const ListenerVerdict& v = a.listeners.front();
     std::string verdicts = "verdicts:";
     bool first = true;
@@ -1001,7 +1010,7 @@ Analysis Prober::run() {
         const size_t i = size_t(client.port - sport_base_);
         if (i >= conns_.size()) return nullptr;
         const ProbeConn& c = *conns_[i];
-        return c.reset && c.ack_sent_ns == 0 ? c.step : nullptr;
+        return deliberate_reset(c) ? c.step : nullptr;
     }, a.t0_ns);
     if (no_answer_ && a.listeners[0].port_state == PortState::no_answer) a.listeners[0].no_answer = no_answer_;
     if (odd_rst_) {

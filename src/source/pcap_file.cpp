@@ -2,9 +2,11 @@
 
 #include <pcap/pcap.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <sstream>
+#include <string_view>
 #include <fstream>
 #include <vector>
 
@@ -99,7 +101,7 @@ private:
                                   "(before 1970 or after 2200) were skipped");
         if (info_.kind == "pcapng" && seekable_) {
             info_.end_ns = pcapng_end_time(info_.path);
-            info_.steps = pcapng_probe_steps(info_.path);
+            pcapng_probe_comments(info_.path, info_);
         }
     }
 
@@ -222,18 +224,21 @@ std::vector<ProbeStep> parse_probe_steps_comment(const std::string& comment) {
     return out;
 }
 
-std::vector<ProbeStep> pcapng_probe_steps(const std::string& path) {
+namespace {
+// The comments of the first section header of a little-endian pcapng (the probe's own files).
+std::vector<std::string> section_comments(const std::string& path) {
+    std::vector<std::string> out;
     std::ifstream in(path, std::ios::binary);
     uint8_t head[12];
-    if (!in.read(reinterpret_cast<char*>(head), 12)) return {};
+    if (!in.read(reinterpret_cast<char*>(head), 12)) return out;
     uint32_t type, len, magic;
     std::memcpy(&type, head, 4);
     std::memcpy(&len, head + 4, 4);
     std::memcpy(&magic, head + 8, 4);
     // The probe writes little-endian files on the machines it runs on; others are not its own.
-    if (type != 0x0A0D0D0A || magic != 0x1A2B3C4D || len < 28 || len % 4 != 0 || len > (1u << 20)) return {};
+    if (type != 0x0A0D0D0A || magic != 0x1A2B3C4D || len < 28 || len % 4 != 0 || len > (1u << 20)) return out;
     std::vector<uint8_t> b(len - 12);
-    if (!in.read(reinterpret_cast<char*>(b.data()), std::streamsize(b.size()))) return {};
+    if (!in.read(reinterpret_cast<char*>(b.data()), std::streamsize(b.size()))) return out;
     size_t off = 12;  // version(4) section length(8)
     const size_t n = b.size() - 4;
     while (off + 4 <= n) {
@@ -241,13 +246,82 @@ std::vector<ProbeStep> pcapng_probe_steps(const std::string& path) {
         std::memcpy(&code, b.data() + off, 2);
         std::memcpy(&olen, b.data() + off + 2, 2);
         if (code == 0 || off + 4 + olen > n) break;
-        if (code == 1) {
-            auto steps = parse_probe_steps_comment(std::string(reinterpret_cast<const char*>(b.data() + off + 4), olen));
-            if (!steps.empty()) return steps;
-        }
+        if (code == 1) out.emplace_back(reinterpret_cast<const char*>(b.data() + off + 4), olen);
         off += 4 + ((olen + 3u) & ~3u);
     }
+    return out;
+}
+}  // namespace
+
+std::vector<ProbeStep> pcapng_probe_steps(const std::string& path) {
+    for (const std::string& c : section_comments(path)) {
+        auto steps = parse_probe_steps_comment(c);
+        if (!steps.empty()) return steps;
+    }
     return {};
+}
+
+void pcapng_probe_comments(const std::string& path, SourceInfo& info) {
+    for (const std::string& c : section_comments(path)) {
+        if (info.steps.empty()) info.steps = parse_probe_steps_comment(c);
+        if (!info.probe_resets) info.probe_resets = parse_probe_resets_comment(c);
+    }
+}
+
+constexpr char kResetsComment[] = "listenprobe probe resets (client, then step:ports):";
+
+std::string format_probe_resets_comment(const ProbeResets& r) {
+    std::string o = std::string(kResetsComment) + " " + r.client.str();
+    for (size_t i = 0; i < r.ports.size();) {
+        const std::string& step = r.ports[i].second;
+        o += " " + step + ":";
+        bool first = true;
+        while (i < r.ports.size() && r.ports[i].second == step) {
+            size_t j = i;
+            while (j + 1 < r.ports.size() && r.ports[j + 1].second == step && r.ports[j + 1].first == r.ports[j].first + 1)
+                ++j;
+            o += (first ? "" : ",") + std::to_string(r.ports[i].first);
+            if (j > i) o += "-" + std::to_string(r.ports[j].first);
+            first = false;
+            i = j + 1;
+        }
+    }
+    return o;
+}
+
+std::optional<ProbeResets> parse_probe_resets_comment(const std::string& comment) {
+    if (!comment.starts_with(kResetsComment)) return std::nullopt;
+    std::istringstream in(comment.substr(sizeof kResetsComment - 1));
+    std::string addr, item;
+    if (!(in >> addr)) return std::nullopt;
+    auto client = IpAddress::parse(addr);
+    if (!client) return std::nullopt;
+    ProbeResets r{*client, {}};
+    while (in >> item) {
+        const size_t colon = item.find(':');
+        if (colon == 0 || colon == std::string::npos || colon > 64) return std::nullopt;
+        const std::string step = item.substr(0, colon);
+        std::string_view list(item);
+        list.remove_prefix(colon + 1);
+        while (!list.empty()) {
+            const size_t comma = std::min(list.find(','), list.size());
+            const std::string_view range = list.substr(0, comma);
+            const size_t dash = std::min(range.find('-'), range.size());
+            unsigned lo = 0, hi = 0;
+            auto r1 = std::from_chars(range.data(), range.data() + dash, lo);
+            if (r1.ptr != range.data() + dash) return std::nullopt;
+            hi = lo;
+            if (dash < range.size()) {
+                auto r2 = std::from_chars(range.data() + dash + 1, range.data() + range.size(), hi);
+                if (r2.ptr != range.data() + range.size()) return std::nullopt;
+            }
+            if (lo == 0 || hi > 65535 || hi < lo || r.ports.size() + (hi - lo) > 65535) return std::nullopt;
+            for (unsigned p = lo; p <= hi; ++p) r.ports.emplace_back(uint16_t(p), step);
+            list.remove_prefix(std::min(comma + 1, list.size()));
+        }
+    }
+    std::sort(r.ports.begin(), r.ports.end());
+    return r;
 }
 
 }  // namespace lp

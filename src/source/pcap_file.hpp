@@ -24,5 +24,12 @@ std::optional<int64_t> pcapng_end_time(const std::string& path);
 std::vector<ProbeStep> pcapng_probe_steps(const std::string& path);
 // Parses that comment; empty when it is not one.
 std::vector<ProbeStep> parse_probe_steps_comment(const std::string& comment);
+// The requests a probe reset on purpose, from the comment
+// "listenprobe probe resets (client, then step:ports): ADDR STEP:P[-Q][,P[-Q]]... ..."
+// that the probe writes (format_probe_resets_comment); nullopt for any other comment.
+std::optional<ProbeResets> parse_probe_resets_comment(const std::string& comment);
+std::string format_probe_resets_comment(const ProbeResets& r);
+// Both from the first section header of a probe's pcapng (empty / nullopt otherwise).
+void pcapng_probe_comments(const std::string& path, SourceInfo& info);
 
 }  // namespace lp

@@ -29,6 +29,13 @@ struct ProbeStep {
     int64_t start_ns = 0, end_ns = 0;
 };
 
+// A probe's own requests that it reset on purpose before any final ACK (its pcapng says
+// which): client ports by the step that opened them.
+struct ProbeResets {
+    IpAddress client;
+    std::vector<std::pair<uint16_t, std::string>> ports;  // port, step; ascending ports
+};
+
 struct SourceInfo {
     std::string kind;   // "pcap", "pcapng", "tcpdump-text", "live"
     std::string path;
@@ -37,6 +44,7 @@ struct SourceInfo {
     std::optional<int64_t> end_ns;  // capture provably lasted until here
     std::vector<std::string> notes;  // things the reader noticed (truncation, ...)
     std::vector<ProbeStep> steps;    // a live probe's steps, or those a probe's pcapng names; in order
+    std::optional<ProbeResets> probe_resets;  // a probe's pcapng: the requests it reset on purpose
 };
 
 class Source {

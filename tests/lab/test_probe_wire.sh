@@ -73,9 +73,8 @@ check "w: tshark -V names the interface, the direction and the comment" \
     'grep -q "Interface name: veth0" "$W/tshark-V.txt" && grep -q "Direction: Outbound" "$W/tshark-V.txt" && grep -q "listenprobe step baseline" "$W/tshark-V.txt"'
 "$LP_BIN" replay "$W/probe.pcapng" --format json >"$W/replay.json" 2>"$W/replay.err"
 check "w: replay exit 0" '[[ $? == 0 ]]'
-# fate_counts apart: the live probe knows which requests it reset on purpose (probe-reset),
-# a replay of its file does not (they are half-open there, docs/contract.md)
-verdicts='json.dumps({k: d["listeners"][0][k] for k in ("port_state", "accept_queue", "on_full", "syncookies", "syn_queue", "connections_total")} | {"retries": d["listeners"][0]["synack"]["retries"]}, sort_keys=True)'
+# fate_counts too: the file names the requests the probe reset on purpose (probe-reset)
+verdicts='json.dumps({k: d["listeners"][0][k] for k in ("port_state", "accept_queue", "on_full", "syncookies", "syn_queue", "fate_counts", "connections_total")} | {"retries": d["listeners"][0]["synack"]["retries"]}, sort_keys=True)'
 live_v=$(jq_py "$W/live.json" "$verdicts")
 replay_v=$(jq_py "$W/replay.json" "$verdicts")
 lt_log "live verdicts: $live_v"

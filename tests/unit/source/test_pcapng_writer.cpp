@@ -276,3 +276,29 @@ TEST_CASE("pcapng writer: the steps comment is parsed strictly") {
     CHECK(parse_probe_steps_comment("listenprobe steps (start-end, ns since the epoch): a 5-2").empty());
     CHECK(parse_probe_steps_comment("some other comment a 1-2").empty());
 }
+
+TEST_CASE("pcapng writer: the probe-resets comment, written and read back") {
+    ProbeResets r{*IpAddress::parse("10.77.0.1"), {}};
+    r.ports = {{61000, "baseline"}, {61001, "syn-queue"}, {61002, "syn-queue"}, {61003, "syn-queue"},
+               {61005, "syn-queue"}, {61006, "retries"}, {61007, "retries"}};
+    const std::string c = format_probe_resets_comment(r);
+    CHECK(c == "listenprobe probe resets (client, then step:ports): 10.77.0.1 baseline:61000 "
+               "syn-queue:61001-61003,61005 retries:61006-61007");
+    auto back = parse_probe_resets_comment(c);
+    REQUIRE(back);
+    CHECK(back->client == r.client);
+    CHECK(back->ports == r.ports);
+    auto v6 = parse_probe_resets_comment("listenprobe probe resets (client, then step:ports): fd77::1 a:1-3");
+    REQUIRE(v6);
+    CHECK(v6->ports.size() == 3);
+    // strict: anything else is not the probe's comment
+    for (const char* bad : {"listenprobe probe resets (client, then step:ports):",
+                            "listenprobe probe resets (client, then step:ports): nohost a:1",
+                            "listenprobe probe resets (client, then step:ports): 10.77.0.1 a:5-2",
+                            "listenprobe probe resets (client, then step:ports): 10.77.0.1 a:0",
+                            "listenprobe probe resets (client, then step:ports): 10.77.0.1 a:70000",
+                            "listenprobe probe resets (client, then step:ports): 10.77.0.1 a:1x",
+                            "listenprobe probe resets (client, then step:ports): 10.77.0.1 :1",
+                            "some other comment"})
+        CHECK_MESSAGE(!parse_probe_resets_comment(bad), bad);
+}
