@@ -53,7 +53,8 @@ CI_ROWS = [
     row("b100-cookies0-maxsyn16", 100, cookies=0, max_syn=16, plan="syn-queue", require=("syncookies", "syn_queue")),
     row("b5-abort1-v6", 5, abort=1, v6=True, require=ALL_KNOWN),
     row("b2-slow-accept", 2, accept_every=3, plan="accept-queue", require=("on_full.syn",)),
-    row("b5-loss3", 5, loss=3, require=()),
+    # (b5-loss3, 3 % loss both ways, is in FULL_ROWS only: about 1 run in 50 gives a SYN
+    # queue one below the truth, docs/inference.md "Known gap (loss)")
     # --plan quick: the accept-queue verdicts in seconds (no retries step), on a listener
     # that never accepts with Linux's default tcp_synack_retries=5.
     row("b5-quick", 5, retries=5, plan="quick", timed=True, max_wall=15,
