@@ -17,20 +17,12 @@
 #include "report/report.hpp"
 #include "report/timeline.hpp"
 
+#include "report/palette.hpp"
+
 namespace lp {
 namespace {
 
-struct Style {
-    bool on = false;
-    std::string wrap(std::string_view t, const char* code) const {
-        if (!on || t.empty()) return std::string(t);
-        return fmt::format("\x1b[{}m{}\x1b[0m", code, t);
-    }
-    std::string bold(std::string_view t) const { return wrap(t, "1"); }
-    std::string dim(std::string_view t) const { return wrap(t, "2"); }
-    std::string warn(std::string_view t) const { return wrap(t, "33"); }
-    std::string setting(std::string_view t) const { return wrap(t, "36"); }
-};
+using Style = Palette;
 
 // Which verdict an evidence line of the engine supports, from its first words
 // (src/inference: accept_queue.cpp, retries.cpp, syn_queue.cpp).

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "report/palette.hpp"
+#include "report/palette.hpp"
 #include "report/timeline.hpp"
 
 namespace lp {
@@ -347,32 +349,6 @@ std::string clip(std::string_view s, size_t width) {
     return out + "…";
 }
 
-struct Palette {
-    bool on = false;
-    std::string wrap(std::string_view text, const char* code) const {
-        if (!on || text.empty()) return std::string(text);
-        return fmt::format("\x1b[{}m{}\x1b[0m", code, text);
-    }
-    std::string bold(std::string_view t) const { return wrap(t, "1"); }
-    std::string dim(std::string_view t) const { return wrap(t, "2"); }
-    std::string warn(std::string_view t) const { return wrap(t, "33"); }
-    std::string fate(std::string_view t, Fate f) const { return wrap(t, fate_code(f)); }
-    static const char* fate_code(Fate f) {
-        switch (f) {
-            case Fate::queued: return "32";
-            case Fate::ack_dropped: return "33";
-            case Fate::reset_after_ack: return "31";
-            case Fate::syn_dropped: return "35";
-            case Fate::half_open: return "36";
-            case Fate::cookie: return "34";
-            case Fate::refused: return "1;31";
-            case Fate::reset_by_client: return "2;33";
-            case Fate::probe_reset: return "2;36";
-            case Fate::unknown: break;
-        }
-        return "2";
-    }
-};
 
 char strip_char(const Event& e) {
     switch (e.kind) {
