@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "report/palette.hpp"
-#include "report/palette.hpp"
 #include "report/timeline.hpp"
 
 namespace lp {
