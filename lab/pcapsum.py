@@ -12,6 +12,10 @@ payload), rst_from_server, rst_from_client, first (time of the first packet),
 last; syn_times, synack_times, ack_times (client pure ACKs), data_times (client segments with
 payload, retransmissions included); fin_from_client, fin_from_server;
 server_data (server segments with payload, e.g. an HTTP response).
+
+A client SYN with another sequence number than the SYN that opened the record
+starts a new record: clients reuse a port (ab, curl under load) once the
+connection before is closed, and each handshake is its own connection.
 """
 import argparse
 import json
@@ -36,7 +40,8 @@ def summarise(path: str, server: str):
     srv = (host, int(port))
     out = subprocess.run(["tcpdump", "-nn", "-tt", "-r", path], capture_output=True, text=True,
                          check=True).stdout
-    conns = {}
+    conns = []  # in order of first packet
+    current = {}  # client key -> its newest record
     t0 = None
     last = None
     for line in out.splitlines():
@@ -54,13 +59,21 @@ def summarise(path: str, server: str):
         else:
             continue
         key = f"{cli[0]}:{cli[1]}" if ":" not in cli[0] else f"[{cli[0]}]:{cli[1]}"
-        c = conns.setdefault(key, {"client": key, "first": round(t - t0, 6), "syns": 0, "synacks": 0,
+        flags, length = m["flags"], int(m["len"])
+        c = current.get(key)
+        syn = to_srv and "S" in flags and "." not in flags
+        if c is not None and syn and m["seq"] and c.get("isn") not in (None, m["seq"]):
+            c = None  # the same port, a new handshake
+        if c is None:
+            c = current[key] = {"client": key, "first": round(t - t0, 6), "syns": 0, "synacks": 0,
                                    "synack_times": [], "acks": 0, "data": 0, "data_acked": False,
                                    "rst_from_server": 0, "rst_from_client": 0, "rst_times": [],
                                    "syn_times": [], "ack_times": [], "data_times": [],
-                                   "fin_from_client": 0, "fin_from_server": 0, "server_data": 0})
+                                   "fin_from_client": 0, "fin_from_server": 0, "server_data": 0}
+            conns.append(c)
+        if syn and m["seq"] and c.get("isn") is None:
+            c["isn"] = m["seq"]
         c["last"] = round(t - t0, 6)
-        flags, length = m["flags"], int(m["len"])
         if to_srv:
             if "F" in flags:
                 c["fin_from_client"] += 1
@@ -88,11 +101,12 @@ def summarise(path: str, server: str):
                 c["rst_times"].append(round(t - t0, 6))
             elif "." in flags and c["data"] and m["ack"] and int(m["ack"]) >= 2:
                 c["data_acked"] = True
-    for c in conns.values():
+    for c in conns:
+        c.pop("isn", None)
         ts = c["synack_times"]
         c["synack_gaps"] = [round(b - a, 3) for a, b in zip(ts, ts[1:])]
         c["synack_times"] = [round(x, 6) for x in ts]
-    return {"t_end": round((last or 0) - (t0 or 0), 6), "connections": list(conns.values())}
+    return {"t_end": round((last or 0) - (t0 or 0), 6), "connections": conns}
 
 
 def main() -> int:
