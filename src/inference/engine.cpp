@@ -105,6 +105,7 @@ void Engine::release(uint32_t i) {
     const Flow& f = tracker_.flow(i);
     ListenerModel& m = model_of(f);
     FlowState& st = st_[i];
+    m.activity().flow(f, st);
     if (f.ordinal < opt_.report_first) {
         uint32_t omitted = 0;
         std::vector<Event> ev = tracker_.take_events(i, &omitted);
@@ -263,6 +264,10 @@ void Engine::add(const Segment& s) {
     if (r.changes & Tracker::ch_new) {
         st.live = true;
         model_of(tracker_.flow(r.flow));
+    }
+    if (r.changes & Tracker::ch_syn_unanswered) {
+        const Flow& f = tracker_.flow(r.flow);
+        model_of(f).activity().syn_silent(r.prev_syn_ns, f.client.addr);
     }
     constexpr uint32_t kMatters = Tracker::ch_new | Tracker::ch_syn | Tracker::ch_synack | Tracker::ch_rtx |
                                   Tracker::ch_final_ack | Tracker::ch_proof | Tracker::ch_rst | Tracker::ch_app;

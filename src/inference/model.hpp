@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "inference/accept_queue.hpp"
+#include "inference/activity.hpp"
 #include "inference/bounds.hpp"
 #include "inference/decide.hpp"
 #include "inference/ledger.hpp"
@@ -86,6 +87,8 @@ public:
     void count(Fate f) { ++fates_[size_t(f)]; }
     // A flow no report shows whose SYNs met silence: dropped if the listener answers others.
     void count_silent() { ++silent_; }
+    // Activity over time (episodes): the engine adds SYN silences and each flow's story.
+    Activity& activity() { return activity_; }
 
     // A flow a report shows, kept once the engine lets go of it.
     struct Kept {
@@ -183,6 +186,7 @@ private:
     std::array<uint64_t, kFates> fates_{};
     std::vector<Kept> kept_;
     std::optional<Cite> late_answer_;
+    Activity activity_;
 };
 
 }  // namespace lp

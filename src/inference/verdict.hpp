@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "inference/episode.hpp"
 #include "inference/names.hpp"
 #include "segments/segment.hpp"
 #include "source/source.hpp"
@@ -72,6 +73,9 @@ struct ListenerVerdict {
     std::optional<NoAnswer> no_answer;     // probe: the port did not answer, and why
     std::vector<std::string> evidence;     // one line per verdict, for people
     std::vector<std::string> assumptions;  // what the exact values rest on beyond the packets
+
+    std::vector<Episode> episodes;         // overflow episodes, in order (src/inference/activity.hpp)
+    std::vector<ActivityBin> activity;     // per-second counts, seconds with something in them
 
     std::vector<ReportedConnection> connections;  // the first ones, in order of first appearance
     uint64_t connections_total = 0;

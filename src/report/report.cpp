@@ -139,8 +139,39 @@ json source_json(const Analysis& a) {
     return src;
 }
 
+}  // namespace
+
+json episode_json(const Episode& e, int64_t t0) {
+    const ActivityCounts& n = e.n;
+    json clients = json::array();
+    for (const auto& c : e.clients) clients.push_back(c.str());
+    json delayed = {{"connections", n.delayed}};
+    if (n.delayed) {
+        delayed["min_s"] = round_s(double(n.delay_min_ns) / 1e9);
+        delayed["max_s"] = round_s(double(n.delay_max_ns) / 1e9);
+    }
+    return {{"start_t", round_s(double(e.start_ns - t0) / 1e9)},
+            {"end_t", round_s(double(e.end_ns - t0) / 1e9)},
+            {"start_at", round_s(double(e.start_ns) / 1e9)},
+            {"duration_s", round_s(double(e.end_ns - e.start_ns) / 1e9)},
+            {"open_at_end", e.open_at_end},
+            {"syns_silent", n.syn_silent},
+            {"syns_answered", n.syn_answered},
+            {"acks_dropped", n.ack_dropped},
+            {"acks_reset", n.ack_reset},
+            {"cookies", n.cookies},
+            {"established", n.established},
+            {"delayed", std::move(delayed)},
+            {"never_answered", n.never_answered},
+            {"connections_affected", n.affected},
+            {"clients", std::move(clients)},
+            {"clients_more", e.more_clients}};
+}
+
+namespace {
+
 // One listener of `listeners[]`; `connections` is left out when null.
-json listener_json(const ListenerVerdict& l, json connections) {
+json listener_json(const ListenerVerdict& l, json connections, int64_t t0) {
     json warnings = json::array();
     for (const auto& w : l.warnings) warnings.push_back({{"code", w.code}, {"message", w.message}});
     json lj = {
@@ -171,6 +202,11 @@ json listener_json(const ListenerVerdict& l, json connections) {
         {"connections_omitted",
          l.connections_total - std::min<uint64_t>(l.connections.size(), kMaxReportedConnections)},
         {"fate_counts", fate_counts_json(l)},
+        {"episodes", [&] {
+             json e = json::array();
+             for (const auto& ep : l.episodes) e.push_back(episode_json(ep, t0));
+             return e;
+         }()},
         {"warnings", std::move(warnings)}};
     if (l.no_answer) lj["no_answer"] = no_answer_json(*l.no_answer);
     if (!connections.is_null()) lj["connections"] = std::move(connections);
@@ -181,7 +217,7 @@ json analysis_json_impl(const Analysis& a, bool placeholders) {
     json listeners = json::array();
     for (const auto& l : a.listeners)
         listeners.push_back(
-            listener_json(l, placeholders ? json(placeholder(listeners.size())) : connections_json(a, l)));
+            listener_json(l, placeholders ? json(placeholder(listeners.size())) : connections_json(a, l), a.t0_ns));
     return {{"schema", kJsonSchema},
             {"run", run_json(a.run)},
             {"source", source_json(a)},
@@ -267,7 +303,7 @@ void write_analysis_jsonl(std::ostream& out, const Analysis& a, bool events) {
     const json run = run_json(a.run), source = source_json(a);
     for (const auto& l : a.listeners) {
         out << dump({{"schema", kJsonSchema}, {"type", "listener"}, {"run", run}, {"source", source},
-                     {"listener", listener_json(l, nullptr)}})
+                     {"listener", listener_json(l, nullptr, a.t0_ns)}})
             << '\n';
         if (!events) continue;
         const json of = {{"address", l.listener.addr.str()},

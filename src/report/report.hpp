@@ -23,6 +23,8 @@ std::string analysis_json_text(const Analysis& a);
 void write_analysis_jsonl(std::ostream& out, const Analysis& a, bool events);
 // The `run` object: what was run, with which options, when and for how long.
 nlohmann::json run_json(const RunInfo& r);
+// One overflow episode (times relative to t0, the capture's first packet).
+nlohmann::json episode_json(const Episode& e, int64_t t0);
 // A fate as a JSON object key: its name with '-' written '_' ("syn-dropped" -> "syn_dropped").
 std::string fate_key(Fate f);
 // The `connections` array of one listener (docs/contract.md), times from a.t0_ns.

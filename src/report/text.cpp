@@ -192,9 +192,42 @@ struct Block {
     std::vector<std::string> other_evidence;
     std::vector<std::string> assumptions;
     std::vector<Warning> warnings;
+    std::vector<std::string> episodes;  // one line each
     size_t evidence_total = 0;
     uint64_t connections = 0;
 };
+
+// Episodes shown without -v; the rest are counted.
+constexpr size_t kEpisodesShown = 3;
+
+std::string seconds_text(int64_t ns) {
+    const double s = double(ns) / 1e9;
+    return s < 10 ? fmt::format("{:.1f} s", s) : fmt::format("{:.0f} s", s);
+}
+
+// One overflow episode on one line: when, how long, what the wire showed, who was hit.
+std::string episode_line(const Episode& e, int64_t t0) {
+    const ActivityCounts& n = e.n;
+    std::vector<std::string> what;
+    if (n.syn_silent) what.push_back(plural(n.syn_silent, "SYN met silence", "SYNs met silence"));
+    if (n.ack_dropped) what.push_back(plural(n.ack_dropped, "final ACK dropped", "final ACKs dropped"));
+    if (n.ack_reset) what.push_back(plural(n.ack_reset, "final ACK reset", "final ACKs reset"));
+    if (n.cookies) what.push_back(plural(n.cookies, "syncookie", "syncookies"));
+    if (n.delayed) {
+        const std::string lo = seconds_text(n.delay_min_ns), hi = seconds_text(n.delay_max_ns);
+        what.push_back(fmt::format("{} late by {}", plural(n.delayed, "connection", "connections"),
+                                   lo == hi ? hi : lo + " to " + hi));
+    }
+    if (n.never_answered) what.push_back(fmt::format("{} never answered", n.never_answered));
+    std::string line = fmt::format("{:.3f}-{:.3f}s ({}{})", double(e.start_ns - t0) / 1e9,
+                                   double(e.end_ns - t0) / 1e9, seconds_text(e.end_ns - e.start_ns),
+                                   e.open_at_end ? ", on at the end" : "");
+    for (size_t i = 0; i < what.size(); ++i) line += (i ? ", " : ": ") + what[i];
+    line += fmt::format("; {} from {}{}", plural(n.affected, "connection hit", "connections hit"),
+                        e.more_clients ? "more than " : "",
+                        plural(e.clients.size(), "client", "clients"));
+    return line;
+}
 
 // The block's lines with at most `cap` evidence lines per verdict and `max_warnings` warnings.
 std::vector<std::string> render(const Block& b, const Style& st, size_t cap, size_t max_warnings, bool events) {
@@ -213,6 +246,10 @@ std::vector<std::string> render(const Block& b, const Style& st, size_t cap, siz
     }
     for (size_t i = 0; i < b.other_evidence.size() && i < cap; ++i, ++shown)
         out.push_back(key("evidence") + b.other_evidence[i]);
+    const size_t episodes = events ? b.episodes.size() : std::min(b.episodes.size(), kEpisodesShown);
+    for (size_t i = 0; i < episodes; ++i) out.push_back((i == 0 ? key("overflows") : pad) + b.episodes[i]);
+    if (episodes < b.episodes.size())
+        out.push_back(pad + st.dim(fmt::format("… {} more episode(s): -v or --format json", b.episodes.size() - episodes)));
     for (size_t i = 0; i < b.assumptions.size(); ++i)
         out.push_back((i == 0 ? key("assuming") : pad) + b.assumptions[i]);
     for (size_t i = 0; i < b.warnings.size() && i < max_warnings; ++i)
@@ -249,6 +286,7 @@ std::string listener_block(const Analysis& a, const ListenerVerdict& l, const Te
     b.other_evidence = distribute_evidence(b.rows, l);
     b.assumptions = l.assumptions;
     b.warnings = l.warnings;
+    for (const Episode& e : l.episodes) b.episodes.push_back(episode_line(e, a.t0_ns));
     b.evidence_total = l.evidence.size();
     b.connections = l.connections.empty() ? 0 : l.connections_total;
 
@@ -286,6 +324,20 @@ std::string analysis_text(const Analysis& a, const TextOptions& o) {
     for (const auto& n : a.source.notes) out += fmt::format("  note: {}\n", n);
     if (a.run.plan) out += fmt::format("  probe: plan {}, {:.1f} s\n", a.run.plan->name, a.run.duration_s);
     if (a.listeners.empty()) out += "no listener found (no SYN in the capture)\n";
+    if (a.listeners.size() > 1) {
+        // Several listeners: one line each first, then a block each.
+        out += '\n';
+        for (const auto& l : a.listeners) {
+            const std::string cap = l.capacity ? fmt::format("capacity {}", *l.capacity)
+                                    : l.capacity_at_least && l.capacity_at_most
+                                        ? fmt::format("capacity {}-{}", *l.capacity_at_least, *l.capacity_at_most)
+                                    : l.capacity_at_least ? fmt::format("capacity >= {}", *l.capacity_at_least)
+                                    : l.capacity_at_most  ? fmt::format("capacity <= {}", *l.capacity_at_most)
+                                                          : std::string("capacity unknown");
+            out += fmt::format("  {:<28} {:<9} {:>7} conn  {:<18} {}\n", l.listener.str(), to_string(l.port_state),
+                               l.connections_total, cap, plural(l.episodes.size(), "overflow episode", "overflow episodes"));
+        }
+    }
     for (const auto& l : a.listeners) out += '\n' + listener_block(a, l, o);
     return out;
 }

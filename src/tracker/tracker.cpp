@@ -212,6 +212,10 @@ void Tracker::on_client(uint32_t i, Flow& f, const Segment& s, Result& r) {
             push(i, f, s, Dir::to_listener, EventKind::syn);
         } else {
             if (f.syn_count < 0xFFFF) ++f.syn_count;
+            if (!f.answered() && !f.has(flowbit::synack_missing) && Flow::seen(f.last_syn)) {
+                r.changes |= ch_syn_unanswered;
+                r.prev_syn_ns = f.at(f.last_syn);
+            }
             if (!Flow::seen(f.syn2)) f.syn2 = t;
             f.last_syn = t;
             push(i, f, s, Dir::to_listener, EventKind::syn_retransmit);

@@ -64,11 +64,14 @@ public:
         ch_fin = 1u << 7,
         ch_app = 1u << 8,          // the first listener payload or FIN
         ch_client = 1u << 9,       // any client segment
+        ch_syn_unanswered = 1u << 10,  // a client SYN again before any SYN-ACK: the one before met
+                                       // silence (Result::prev_syn_ns)
     };
     struct Result {
         uint32_t flow = kNone;
         uint32_t changes = 0;
         uint32_t replaced = kNone;  // a finished flow whose tuple a new handshake took
+        int64_t prev_syn_ns = 0;    // ch_syn_unanswered: when the SYN before was sent
     };
 
     Tracker() : Tracker(Options{}) {}
