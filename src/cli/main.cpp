@@ -285,7 +285,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("listenprobe ") + LP_VERSION + " (commit " + LP_GIT_COMMIT + ")");
 
     OutputOpts out;
-    std::string file, listener, timeline_out;
+    std::string file, listener, timeline_out, chart_out;
     bool only_v4 = false, only_v6 = false;
     auto add_output = [&](CLI::App* sub) {
         sub->add_option("--format", out.format, "text, json or jsonl (text on a terminal, json otherwise)")
@@ -314,7 +314,8 @@ int main(int argc, char** argv) {
     tl->add_option("FILE", file, "capture file, or - for stdin")->required();
     auto* tl_listener =
         tl->add_option("--listener", listener, "the listener HOST:PORT to draw (default: the first one)");
-    tl->add_option("-o,--output", timeline_out, "OUT.svg, OUT.txt or OUT.json")->required();
+    tl->add_option("-o,--output", timeline_out, "OUT.svg, OUT.txt or OUT.json");
+    tl->add_option("--chart", chart_out, "OUT.svg: the lanes with per-second counts and the overflow episodes under them");
     add_family(tl);
 
     ProbeOptions po;
@@ -391,13 +392,20 @@ int main(int argc, char** argv) {
                 fmt::print(stderr, "timing: total with report {:.3f}s\n",
                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         } else if (tl->parsed()) {
-            check_timeline_name(timeline_out);
+            if (timeline_out.empty() && chart_out.empty())
+                throw UsageError("timeline needs -o OUT (.svg, .txt, .json) or --chart OUT.svg");
+            if (!timeline_out.empty()) check_timeline_name(timeline_out);
+            if (!chart_out.empty() && (chart_out.size() < 5 || chart_out.compare(chart_out.size() - 4, 4, ".svg") != 0))
+                throw UsageError("--chart output must end in .svg: " + chart_out);
             std::optional<Endpoint> ep;
             std::string note;
             listener_of(tl_listener, ep, note);
             const Analysis a = replay_file(file, ep, note);
             stopped_by = g_replay_signal;
-            if (!a.listeners.empty()) write_file_atomic(timeline_out, render_timeline_file(a, timeline_out));
+            if (!a.listeners.empty() && !timeline_out.empty())
+                write_file_atomic(timeline_out, render_timeline_file(a, timeline_out));
+            if (!a.listeners.empty() && !chart_out.empty())
+                write_file_atomic(chart_out, render_timeline_with_chart_svg(a, pick_listener(a)));
         } else if (probe->parsed()) {
             check_timeline_name(out.timeline);
             const Target t = resolve_target(target, family, "target");

@@ -36,6 +36,11 @@ std::string render_timeline_svg(const Analysis& a, const ListenerVerdict& l,
                                 const TimelineOptions& o = {});
 std::string render_timeline_text(const Analysis& a, const ListenerVerdict& l,
                                  const TimelineOptions& o = {});
+// Per-second counts (SYNs answered, met by silence, final ACKs dropped or reset,
+// established) with the overflow episodes shaded (chart_svg.cpp), `width` pixels wide.
+std::string render_chart_svg(const Analysis& a, const ListenerVerdict& l, int width = 900);
+// The lane timeline with that chart under it, one SVG (timeline --chart).
+std::string render_timeline_with_chart_svg(const Analysis& a, const ListenerVerdict& l);
 
 // Shared by both renderings (implemented in timeline_text.cpp).
 namespace timeline_detail {

@@ -426,6 +426,26 @@ http {{
                 print("MISMATCH " + e, file=sys.stderr)
             self.fail("verdicts do not match the truth")
         self.log("verdicts match")
+        # Checks of listenprobe's output against the capture's own summary (episodes, counts),
+        # on a capture that came out as designed (its setup checks passed).
+        failed = 0
+        for chk in self.spec.get("output_checks", []) if record else []:
+            conns = json.loads((self.work / f"pcapsum-{re.sub('[^0-9a-zA-Z]', '_', self.server)}.json")
+                               .read_text())["connections"]
+            scope = {"out": out, "l": out["listeners"][0] if out.get("listeners") else {}, "conns": conns, "re": re}
+            try:
+                ok = bool(eval(chk["expr"], dict(scope, __builtins__=__builtins__)))
+            except Exception as e:
+                ok = False
+                self.log(f"output check raised {type(e).__name__}: {e}")
+            if ok:
+                self.log(f"output check ok: {chk['msg']}")
+            else:
+                failed += 1
+                self.log(f"OUTPUT CHECK FAILED: {chk['msg']}\n    expr: {chk['expr']}")
+                print("       episodes: " + json.dumps(scope["l"].get("episodes")), file=sys.stderr)
+        if failed:
+            self.fail(f"{failed} check(s) of listenprobe's output failed")
 
     def cleanup(self):
         for pid in list(self.stopped):
