@@ -14,6 +14,7 @@
 #include <cstring>
 #include <iostream>
 #include <optional>
+#include <sstream>
 
 #include "cli/target.hpp"
 #include "inference/engine.hpp"
@@ -24,6 +25,7 @@
 #include "report/timeline.hpp"
 #include "segments/error.hpp"
 #include "source/source.hpp"
+#include "watch/watch.hpp"
 
 namespace {
 
@@ -335,6 +337,19 @@ int main(int argc, char** argv) {
     probe->add_flag("--quiet", po.quiet, "no status line");
     add_output(probe);
 
+    WatchOptions wo;
+    std::vector<std::string> watch_bpf;
+    auto* watch = app.add_subcommand("watch", "watch listeners live on an interface; sends nothing (root)");
+    watch->add_option("-i,--interface", wo.interface, "interface to capture on")->required();
+    auto* watch_listener =
+        watch->add_option("--listener", listener, "only this listener HOST:PORT ([IPV6]:PORT; name or number)");
+    watch->add_option("FILTER", watch_bpf, "a BPF filter as tcpdump takes it (default: tcp)");
+    watch->add_option("--duration", wo.duration_s, "stop after this many seconds (default: at Ctrl-C)")
+        ->check(CLI::PositiveNumber);
+    watch->add_option("--user", wo.user, "user to run as once the capture is open")->default_val("nobody");
+    add_family(watch);
+    add_output(watch);
+
     app.add_subcommand("plans", "list the probe plans");
     app.add_subcommand("cleanup", "remove firewall tables left by a killed probe");
 
@@ -359,7 +374,7 @@ int main(int argc, char** argv) {
         // One line, as every other error (CLI11 itself would add a second).
         std::string what = e.what();
         if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-')
-            what = std::string("unknown subcommand: ") + argv[1] + " (replay, probe, timeline, plans, cleanup)";
+            what = std::string("unknown subcommand: ") + argv[1] + " (replay, probe, watch, timeline, plans, cleanup)";
         std::cerr << "listenprobe: " << what << " (see listenprobe --help)\n";
         return kExitUsage;
     }
@@ -425,6 +440,29 @@ int main(int argc, char** argv) {
             a.run = std::move(run);
             if (const std::string note = t.resolution_note("target"); !note.empty()) a.source.notes.push_back(note);
             stopped_by = probe_stop_signal();
+            emit(a, out);
+        } else if (watch->parsed()) {
+            check_timeline_name(out.timeline);
+            std::optional<Endpoint> ep;
+            std::string note;
+            listener_of(watch_listener, ep, note);
+            wo.listener = ep;
+            for (const auto& w : watch_bpf) wo.filter += (wo.filter.empty() ? "" : " ") + w;
+            // Findings as they come: text on a terminal, JSON lines otherwise (or as asked);
+            // --format json prints only the report at the end.
+            if (out.format.empty() && !out.json && !stdout_is_terminal()) out.format = "jsonl";
+            const std::string format = resolve_format(out);
+            wo.jsonl = format == "jsonl";
+            wo.summaries = stdout_is_terminal();
+            std::ostringstream none;
+            Analysis a = run_watch(wo, format == "json" ? static_cast<std::ostream&>(none) : std::cout);
+            a.run = run_info("watch", argc, argv, format, out, only_v4, only_v6);
+            if (ep) {
+                a.run.target_given = listener;
+                a.run.target = ep;
+            }
+            if (!note.empty()) a.source.notes.push_back(note);
+            if (format == "text") std::cout << '\n';
             emit(a, out);
         } else if (app.got_subcommand("plans")) {
             const auto plans = list_plans();

@@ -258,7 +258,9 @@ ListenerVerdict ListenerModel::finish(const Finish& fx) {
     // Silent SYNs of flows no report shows: dropped if the listener answered others.
     v.fate_counts[size_t(open ? Fate::syn_dropped : Fate::unknown)] += silent_;
     for (auto n : v.fate_counts) v.connections_total += n;
-    v.episodes = activity_.episodes(fx.end, v.syncookies == CookieMode::always);
+    // SYNs that meet silence at a port that never answered prove no overflow (a filter, a host
+    // that is down): episodes only for a listener seen answering.
+    if (open) v.episodes = activity_.episodes(fx.end, v.syncookies == CookieMode::always);
     for (const auto& [sec, b] : activity_.bins()) v.activity.push_back(b);
     return v;
 }

@@ -277,6 +277,8 @@ void write_connections(std::string& o, const Analysis& a, const ListenerVerdict&
 
 json analysis_json(const Analysis& a) { return analysis_json_impl(a, false); }
 
+json listener_summary_json(const ListenerVerdict& l, int64_t t0) { return listener_json(l, nullptr, t0); }
+
 void write_analysis_json(std::ostream& out, const Analysis& a) {
     const std::string doc =
         analysis_json_impl(a, true).dump(2, ' ', false, json::error_handler_t::replace);

@@ -48,6 +48,15 @@ inline std::string analysis_text(const Analysis& a, bool color) {
     return analysis_text(a, o);
 }
 
+// One overflow episode on one line (times relative to t0), as the text report has it.
+std::string episode_text(const Episode& e, int64_t t0);
+// "capacity 6", "capacity 3-9", "capacity <= 9", "capacity unknown".
+std::string capacity_text(const ListenerVerdict& l);
+// Every verdict of a listener on one line (watch prints it when it changes).
+std::string verdict_summary(const ListenerVerdict& l);
+// A listener of `listeners[]` without its connections (times relative to t0).
+nlohmann::json listener_summary_json(const ListenerVerdict& l, int64_t t0);
+
 // Writes `content` to `path` through a temporary file in the same directory and a
 // rename, so a failure never leaves a half-written file. Throws lp::InputError.
 void write_file_atomic(const std::string& path, const std::string& content);

@@ -317,6 +317,30 @@ std::string listener_block(const Analysis& a, const ListenerVerdict& l, const Te
 
 }  // namespace
 
+std::string episode_text(const Episode& e, int64_t t0) { return episode_line(e, t0); }
+
+std::string capacity_text(const ListenerVerdict& l) {
+    if (l.capacity) return fmt::format("capacity {}", *l.capacity);
+    if (l.capacity_at_least && l.capacity_at_most)
+        return fmt::format("capacity {}-{}", *l.capacity_at_least, *l.capacity_at_most);
+    if (l.capacity_at_least) return fmt::format("capacity >= {}", *l.capacity_at_least);
+    if (l.capacity_at_most) return fmt::format("capacity <= {}", *l.capacity_at_most);
+    return "capacity unknown";
+}
+
+std::string verdict_summary(const ListenerVerdict& l) {
+    std::string o = "port " + std::string(to_string(l.port_state)) + ", accept queue " + capacity_text(l);
+    if (l.backlog) o += fmt::format(" (backlog {})", *l.backlog);
+    o += fmt::format("; when full: SYN {}, final ACK {}", to_string(l.on_full_syn), to_string(l.on_full_ack));
+    o += fmt::format("; syncookies {}", to_string(l.syncookies));
+    if (l.syn_queue_capacity) o += fmt::format("; SYN queue {}", *l.syn_queue_capacity);
+    if (l.retries)
+        o += fmt::format("; SYN-ACK retries {}", *l.retries);
+    else if (l.retries_at_least)
+        o += fmt::format("; SYN-ACK retries >= {}", l.retries_at_least);
+    return o;
+}
+
 std::string analysis_text(const Analysis& a, const TextOptions& o) {
     std::string out = fmt::format("{} {}: {} packets", a.source.kind, a.source.path, a.source.packets);
     if (a.source.skipped) out += fmt::format(" ({} not TCP)", a.source.skipped);
@@ -328,12 +352,7 @@ std::string analysis_text(const Analysis& a, const TextOptions& o) {
         // Several listeners: one line each first, then a block each.
         out += '\n';
         for (const auto& l : a.listeners) {
-            const std::string cap = l.capacity ? fmt::format("capacity {}", *l.capacity)
-                                    : l.capacity_at_least && l.capacity_at_most
-                                        ? fmt::format("capacity {}-{}", *l.capacity_at_least, *l.capacity_at_most)
-                                    : l.capacity_at_least ? fmt::format("capacity >= {}", *l.capacity_at_least)
-                                    : l.capacity_at_most  ? fmt::format("capacity <= {}", *l.capacity_at_most)
-                                                          : std::string("capacity unknown");
+            const std::string cap = capacity_text(l);
             out += fmt::format("  {:<28} {:<9} {:>7} conn  {:<18} {}\n", l.listener.str(), to_string(l.port_state),
                                l.connections_total, cap, plural(l.episodes.size(), "overflow episode", "overflow episodes"));
         }

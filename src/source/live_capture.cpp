@@ -37,6 +37,18 @@ std::string capture_filter(const Endpoint& target) {
 }
 
 LiveCapture::LiveCapture(const std::string& iface, const Endpoint& target) : target_(target) {
+    open(iface, capture_filter(target));
+}
+
+LiveCapture::LiveCapture(const std::string& iface, const std::string& filter) { open(iface, filter); }
+
+std::optional<LiveCapture::Stats> LiveCapture::stats() const {
+    pcap_stat st{};
+    if (!p_ || pcap_stats(p_, &st) != 0) return std::nullopt;
+    return Stats{st.ps_recv, st.ps_drop, st.ps_ifdrop};
+}
+
+void LiveCapture::open(const std::string& iface, const std::string& filter) {
     info_.kind = "live";
     info_.path = iface;
     if (if_nametoindex(iface.c_str()) == 0)
@@ -65,7 +77,7 @@ LiveCapture::LiveCapture(const std::string& iface, const Endpoint& target) : tar
         p_ = nullptr;
         throw InputError("interface " + iface + " has unsupported " + link_type_name(dlt_));
     }
-    filter_ = capture_filter(target);
+    filter_ = filter;
     bpf_program prog{};
     if (pcap_compile(p_, &prog, filter_.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0 ||
         pcap_setfilter(p_, &prog) != 0) {
@@ -73,7 +85,7 @@ LiveCapture::LiveCapture(const std::string& iface, const Endpoint& target) : tar
         pcap_freecode(&prog);
         pcap_close(p_);
         p_ = nullptr;
-        throw InputError("capture filter failed: " + e);
+        throw InputError("capture filter \"" + filter_ + "\": " + e);
     }
     pcap_freecode(&prog);
     pcap_setnonblock(p_, 1, err);

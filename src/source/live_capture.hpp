@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "segments/segment.hpp"
@@ -20,6 +21,15 @@ public:
     // a TCP segment to it (capture_filter()). Throws PrivilegeError when
     // the kernel refuses (no CAP_NET_RAW), InputError for a missing interface.
     LiveCapture(const std::string& iface, const Endpoint& target);
+    // Any traffic `filter` (BPF, as tcpdump takes it) lets through (watch); the snap length
+    // is kept small (headers only). Throws InputError for a filter that does not compile.
+    LiveCapture(const std::string& iface, const std::string& filter);
+    // Frames the kernel dropped because the capture could not keep up, and those the
+    // interface dropped (pcap_stats), or nullopt when libpcap cannot tell.
+    struct Stats {
+        uint64_t received = 0, dropped = 0, if_dropped = 0;
+    };
+    std::optional<Stats> stats() const;
     ~LiveCapture();
     LiveCapture(const LiveCapture&) = delete;
     LiveCapture& operator=(const LiveCapture&) = delete;
@@ -37,6 +47,7 @@ public:
     SourceInfo& info() { return info_; }
 
 private:
+    void open(const std::string& iface, const std::string& filter);
     pcap_t* p_ = nullptr;
     int dlt_ = 0;
     int fd_ = -1;
