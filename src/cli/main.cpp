@@ -14,8 +14,12 @@
 #include <cstring>
 #include <iostream>
 #include <optional>
+#include <algorithm>
+#include <functional>
+#include <set>
 #include <sstream>
 
+#include "cli/many.hpp"
 #include "cli/target.hpp"
 #include "inference/engine.hpp"
 #include "probe/plan.hpp"
@@ -305,8 +309,26 @@ int main(int argc, char** argv) {
         f4->excludes(f6);
     };
 
-    auto* replay = app.add_subcommand("replay", "analyze a pcap/pcapng file or tcpdump -nn text (- = stdin)");
-    replay->add_option("FILE", file, "capture file, or - for stdin")->required();
+    // Several targets or files (src/cli/many.hpp).
+    struct Many {
+        std::vector<std::string> items;
+        std::string list_file, shard, resume;
+        int parallel = 0;
+        bool given(CLI::App* sub) const {
+            return items.size() > 1 || !list_file.empty() || !shard.empty() || !resume.empty() || sub->count("--parallel");
+        }
+    } many;
+    auto add_many = [&](CLI::App* sub, const char* list_opt, const char* what) {
+        if (list_opt)
+            sub->add_option(list_opt, many.list_file, fmt::format("{} from a file, one a line, # comments (- = stdin)", what));
+        sub->add_option("--shard", many.shard, fmt::format("K/N: only the K-th of N parts of the {} (item i to part i mod N + 1)", what));
+        sub->add_option("--resume", many.resume, fmt::format("OUT.jsonl of an earlier run: skip the {} it has", what));
+        sub->add_option("--parallel", many.parallel, fmt::format("{} at once", what))->check(CLI::Range(1, 256));
+    };
+
+    auto* replay = app.add_subcommand("replay", "analyze pcap/pcapng files or tcpdump -nn text (- = stdin)");
+    replay->add_option("FILE", many.items, "capture files, or - for stdin")->required();
+    add_many(replay, nullptr, "files");
     auto* replay_listener =
         replay->add_option("--listener", listener, "only this listener HOST:PORT ([IPV6]:PORT; name or number)");
     add_family(replay);
@@ -321,10 +343,9 @@ int main(int argc, char** argv) {
     add_family(tl);
 
     ProbeOptions po;
-    std::string target;
     auto* probe = app.add_subcommand("probe", "probe a listener live with hand-made handshakes (root)");
-    probe->add_option("TARGET", target, "HOST:PORT or [IPV6]:PORT; HOST a name or address, PORT a number or service")
-        ->required();
+    probe->add_option("TARGET", many.items, "HOST:PORT or [IPV6]:PORT; HOST a name or address, PORT a number or service");
+    add_many(probe, "--targets", "targets");
     add_family(probe);
     probe->add_option("-i,--interface", po.interface, "capture interface (default: from the route)");
     probe->add_option("--plan", po.plan, "plan name or TOML file (listenprobe plans)")->default_val("all");
@@ -389,7 +410,79 @@ int main(int argc, char** argv) {
             ep = t.endpoint;
             note = t.resolution_note("--listener");
         };
-        if (replay->parsed()) {
+        // Several targets or files: each in a child process, a few at a time; their output
+        // handed on whole as each ends (jsonl: one line per listener as it finishes).
+        auto run_many = [&](CLI::App* sub, const char* command, int default_parallel,
+                            const std::function<void(const std::string&)>& one_item) {
+            std::vector<std::string> items = many.items;
+            if (!many.list_file.empty())
+                for (auto& t : read_target_file(many.list_file)) items.push_back(std::move(t));
+            if (items.empty()) throw UsageError(std::string(command) + ": nothing to do (no target given)");
+            const size_t listed = items.size();
+            if (!many.shard.empty()) items = shard_of(items, parse_shard(many.shard));
+            size_t resumed = 0;
+            if (!many.resume.empty()) {
+                const std::set<std::string> done = done_in(many.resume);
+                std::erase_if(items, [&](const std::string& i) { return done.count(i) && ++resumed; });
+            }
+            if (out.json || out.format == "json")
+                throw UsageError(std::string(command) + " with several inputs writes --format jsonl or text "
+                                 "(one JSON document per input would not make one document)");
+            if (out.format.empty() && !stdout_is_terminal()) out.format = "jsonl";
+            const bool jsonl = resolve_format(out) == "jsonl";
+            const int parallel = many.parallel ? many.parallel : std::min<int>(default_parallel, int(items.size()));
+            // Progress for a person watching (stderr a terminal); failures are said in any case.
+            const bool progress = ::isatty(STDERR_FILENO) == 1 && !(sub == probe && po.quiet);
+            if (progress)
+                fmt::print(stderr, "listenprobe: {} {} of {}{}{}, {} at a time\n", command, items.size(), listed,
+                           many.shard.empty() ? "" : " (shard " + many.shard + ")",
+                           resumed ? fmt::format(", {} done already", resumed) : "", std::max(1, parallel));
+            int first_failure = 0;
+            size_t finished = 0;
+            const int sig = run_children(items, parallel, [&](const std::string& item) {
+                try {
+                    one_item(item);
+                } catch (const StdoutClosed&) {
+                } catch (const UsageError& e) {
+                    std::cerr << "listenprobe: " << e.what() << "\n";
+                    return int(kExitUsage);
+                } catch (const PrivilegeError& e) {
+                    std::cerr << "listenprobe: " << e.what() << "\n";
+                    return int(kExitPrivilege);
+                } catch (const std::exception& e) {
+                    std::cerr << "listenprobe: " << e.what() << "\n";
+                    return int(kExitInput);
+                }
+                const int stop = command == std::string("probe") ? probe_stop_signal() : int(g_replay_signal);
+                return stop ? kExitSignalBase + stop : int(kExitOk);
+            }, [&](const ChildResult& r) {
+                ++finished;
+                std::cout << r.out;
+                std::string msg = r.err;
+                while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+                if (const size_t nl = msg.rfind('\n'); nl != std::string::npos) msg = msg.substr(nl + 1);
+                if (msg.rfind("listenprobe: ", 0) == 0) msg = msg.substr(13);
+                if (r.status != 0 && jsonl && r.status < kExitSignalBase)
+                    std::cout << nlohmann::json{{"schema", kJsonSchema}, {"type", "error"}, {"command", command},
+                                                {"given", r.item}, {"exit_status", r.status}, {"message", msg}}
+                                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                              << '\n';
+                finish_stdout();
+                if (r.status != 0 && !first_failure) first_failure = r.status;
+                if (r.status != 0 && !msg.empty()) fmt::print(stderr, "listenprobe: {}: {}\n", r.item, msg);
+                if (progress)
+                    fmt::print(stderr, "listenprobe: [{}/{}] {} {} in {:.1f} s\n", finished, items.size(), r.item,
+                               r.status == 0 ? "done" : fmt::format("failed (exit {})", r.status), r.seconds);
+            });
+            if (sig) {
+                fmt::print(stderr, "listenprobe: interrupted by {}; {} of {} finished\n", signal_name(sig), finished,
+                           items.size());
+                return kExitSignalBase + sig;
+            }
+            return first_failure;
+        };
+
+        auto replay_one = [&](const std::string& file) {
             check_timeline_name(out.timeline);
             std::optional<Endpoint> ep;
             std::string note;
@@ -406,22 +499,9 @@ int main(int argc, char** argv) {
             if (std::getenv("LP_TIMING"))
                 fmt::print(stderr, "timing: total with report {:.3f}s\n",
                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        } else if (tl->parsed()) {
-            if (timeline_out.empty() && chart_out.empty())
-                throw UsageError("timeline needs -o OUT (.svg, .txt, .json) or --chart OUT.svg");
-            if (!timeline_out.empty()) check_timeline_name(timeline_out);
-            if (!chart_out.empty() && (chart_out.size() < 5 || chart_out.compare(chart_out.size() - 4, 4, ".svg") != 0))
-                throw UsageError("--chart output must end in .svg: " + chart_out);
-            std::optional<Endpoint> ep;
-            std::string note;
-            listener_of(tl_listener, ep, note);
-            const Analysis a = replay_file(file, ep, note);
-            stopped_by = g_replay_signal;
-            if (!a.listeners.empty() && !timeline_out.empty())
-                write_file_atomic(timeline_out, render_timeline_file(a, timeline_out));
-            if (!a.listeners.empty() && !chart_out.empty())
-                write_file_atomic(chart_out, render_timeline_with_chart_svg(a, pick_listener(a)));
-        } else if (probe->parsed()) {
+        };
+
+        auto probe_one = [&](const std::string& target) {
             check_timeline_name(out.timeline);
             const Target t = resolve_target(target, family, "target");
             po.target = t.endpoint;
@@ -441,6 +521,60 @@ int main(int argc, char** argv) {
             if (const std::string note = t.resolution_note("target"); !note.empty()) a.source.notes.push_back(note);
             stopped_by = probe_stop_signal();
             emit(a, out);
+        };
+
+        if (replay->parsed()) {
+            if (!many.given(replay)) {
+                replay_one(many.items.at(0));
+            } else {
+                if (!out.timeline.empty()) throw UsageError("--timeline names one file: replay one input at a time with it");
+                if (std::count(many.items.begin(), many.items.end(), "-") > 0 && many.items.size() > 1)
+                    throw UsageError("- (stdin) cannot be one of several inputs");
+                const int rc = run_many(replay, "replay", 1, replay_one);
+                if (rc) return rc;
+            }
+        } else if (tl->parsed()) {
+            if (timeline_out.empty() && chart_out.empty())
+                throw UsageError("timeline needs -o OUT (.svg, .txt, .json) or --chart OUT.svg");
+            if (!timeline_out.empty()) check_timeline_name(timeline_out);
+            if (!chart_out.empty() && (chart_out.size() < 5 || chart_out.compare(chart_out.size() - 4, 4, ".svg") != 0))
+                throw UsageError("--chart output must end in .svg: " + chart_out);
+            std::optional<Endpoint> ep;
+            std::string note;
+            listener_of(tl_listener, ep, note);
+            const Analysis a = replay_file(file, ep, note);
+            stopped_by = g_replay_signal;
+            if (!a.listeners.empty() && !timeline_out.empty())
+                write_file_atomic(timeline_out, render_timeline_file(a, timeline_out));
+            if (!a.listeners.empty() && !chart_out.empty())
+                write_file_atomic(chart_out, render_timeline_with_chart_svg(a, pick_listener(a)));
+        } else if (probe->parsed()) {
+            if (!many.given(probe)) {
+                if (many.items.empty()) throw UsageError("probe: TARGET is required (or --targets FILE)");
+                probe_one(many.items[0]);
+            } else {
+                if (!out.timeline.empty() || !po.write_pcap.empty())
+                    throw UsageError("-w and --timeline name one file: probe one target at a time with them");
+                // Every target's syntax before anything is sent; names are resolved by each probe.
+                std::vector<std::string> all = many.items;
+                if (!many.list_file.empty())
+                    for (auto& t : read_target_file(many.list_file)) all.push_back(std::move(t));
+                for (const auto& t : all) resolve_port(split_target(t, "target").port, "target");
+                // One packet rate and one connection budget for the whole run, shared by the
+                // targets probed at once.
+                const int parallel = many.parallel ? many.parallel : std::min<int>(8, int(std::max<size_t>(1, all.size())));
+                po.rate_pps /= parallel;
+                po.max_connections = std::max(1, po.max_connections / parallel);
+                const bool quiet = po.quiet;
+                po.quiet = true;  // no status lines of several probes on one terminal
+                many.parallel = parallel;
+                po.quiet = quiet;
+                const int rc = run_many(probe, "probe", 8, [&](const std::string& t) {
+                    po.quiet = true;
+                    probe_one(t);
+                });
+                if (rc) return rc;
+            }
         } else if (watch->parsed()) {
             check_timeline_name(out.timeline);
             std::optional<Endpoint> ep;
