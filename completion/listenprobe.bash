@@ -9,7 +9,7 @@ _listenprobe() {
     local sub="" i
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-        replay | probe | timeline | plans | cleanup) sub=${words[i]}; break ;;
+        replay | probe | watch | timeline | plans | cleanup) sub=${words[i]}; break ;;
         esac
     done
     local output="--format --json --timeline -v --events --color"
@@ -23,18 +23,19 @@ _listenprobe() {
     -i | --interface)
         mapfile -t COMPREPLY < <(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"); return ;;
     --user) mapfile -t COMPREPLY < <(compgen -u -- "$cur"); return ;;
-    --timeline | -o | --output | -w | --write) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
-    --listener | --max-connections | --rate | --max-wait) return ;;
+    --timeline | -o | --output | -w | --write | --chart | --targets | --resume) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+    --listener | --max-connections | --rate | --max-wait | --duration | --shard | --parallel) return ;;
     esac
     local opts
     case $sub in
-    "") opts="replay probe timeline plans cleanup --help --version" ;;
-    replay) opts="--listener -4 -6 $output --help" ;;
-    timeline) opts="--listener -4 -6 -o --output --help" ;;
-    probe) opts="-4 -6 -i --interface --plan -w --write --max-connections --rate --user --max-wait --quiet $output --help" ;;
+    "") opts="replay probe watch timeline plans cleanup --help --version" ;;
+    replay) opts="--listener -4 -6 $output --shard --resume --parallel --help" ;;
+    timeline) opts="--listener -4 -6 -o --output --chart --help" ;;
+    probe) opts="-4 -6 -i --interface --plan -w --write --max-connections --rate --user --max-wait --quiet $output --targets --shard --resume --parallel --help" ;;
+    watch) opts="-i --interface --listener --duration --user -4 -6 $output --help" ;;
     plans | cleanup) opts="--help" ;;
     esac
-    if [[ $cur == -* || $sub == "" || $sub == plans || $sub == cleanup || $sub == probe ]]; then
+    if [[ $cur == -* || $sub == "" || $sub == plans || $sub == cleanup || $sub == probe || $sub == watch ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
     else
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")  # FILE (pcap, pcapng, tcpdump text)
