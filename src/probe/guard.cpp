@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/capability.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -424,6 +425,31 @@ std::string nft_run(const std::string& commands, const std::string& what, bool j
 
 // ---------------------------------------------------------------- RstGuard
 
+namespace {
+// Guards are installed one at a time on a machine: probes started together (many targets,
+// shards run side by side) would otherwise contend for the nftables commit and the watchdog's
+// setup would time out. An exclusive flock on a file in /run/lock, held from the fork of the
+// watchdog until it is ready (or failed); the kernel releases it if the process dies. Without
+// the file (no /run/lock) the guard is installed without waiting.
+class SetupLock {
+public:
+    SetupLock() {
+        fd_ = ::open("/run/lock/listenprobe-guard.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd_ >= 0)
+            while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+            }
+    }
+    ~SetupLock() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    SetupLock(const SetupLock&) = delete;
+    SetupLock& operator=(const SetupLock&) = delete;
+
+private:
+    int fd_ = -1;
+};
+}  // namespace
+
 RstGuard::RstGuard(const RstFilter& f, const IpAddress& source) : filter_(f), source_(source) {
     validate_rst_filter(f);
     if (source.family != f.target.family)
@@ -442,6 +468,7 @@ RstGuard::RstGuard(const RstFilter& f, const IpAddress& source) : filter_(f), so
                                table_, guard_table_comment(self, process_start_ticks(self).value_or(0))) +
                    rst_filter_ruleset(f, table_);
 
+    const SetupLock one_at_a_time;
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         throw InputError(fmt::format("RST guard: socketpair: {}", std::strerror(errno)));

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tins/ip.h>
@@ -215,6 +216,10 @@ private:
     void announce();
     void begin_step(size_t i);
     Analysis snapshot(int64_t end = 0);
+    // How often the waits look at a snapshot: every 100 ms, or 20 times what one costs (a
+    // copy of the engine, finished), so that many probes on a busy machine do not spend it
+    // on snapshots.
+    int64_t snap_every_ = 100 * kMs;
     // sending
     ProbeConn* new_conn();
     void send(ProbeConn& c, uint8_t flags, uint32_t seq, uint32_t ack, uint32_t payload, bool syn_options);
@@ -364,8 +369,18 @@ ProbeConn* Prober::new_conn() {
 
 void Prober::send(ProbeConn& c, uint8_t flags, uint32_t seq, uint32_t ack, uint32_t payload, bool syn_options) {
     // Pace: at most rate_pps packets per second, reading the capture meanwhile.
+    // Waits in poll() (a packet ends the wait early), and sleeps the last sub-millisecond: many
+    // probes at a low rate each must not spin a CPU.
     const int64_t gap = int64_t(1e9 / o_.rate_pps);
-    while (now_ns() - last_send_ns_ < gap) cap_->poll(0, [&](const Segment& s) { feed(s); });
+    for (int64_t left; (left = gap - (now_ns() - last_send_ns_)) > 0;) {
+        if (left >= kMs) {
+            cap_->poll(int(left / kMs), [&](const Segment& s) { feed(s); });
+        } else {
+            cap_->poll(0, [&](const Segment& s) { feed(s); });
+            const timespec ts{0, long(left)};
+            ::nanosleep(&ts, nullptr);
+        }
+    }
     last_send_ns_ = now_ns();
 
     Tins::TCP t(o_.target.port, c.sport);
@@ -490,7 +505,12 @@ void Prober::feed(const Segment& s) {
         conns_[s.dst.port - sport_base_]->synack_tsval = s.opt.ts_val;
 }
 
-Analysis Prober::snapshot(int64_t end) { return engine_.snapshot(cap_->info(), end ? end : now_ns()); }
+Analysis Prober::snapshot(int64_t end) {
+    const int64_t t0 = now_ns();
+    Analysis a = engine_.snapshot(cap_->info(), end ? end : t0);
+    snap_every_ = std::max<int64_t>(100 * kMs, 20 * (now_ns() - t0));
+    return a;
+}
 
 bool Prober::open_request(ProbeConn& c) {
     for (int i = 0; i < plan_.syn_tries && !g_stop; ++i) {
@@ -626,7 +646,7 @@ void Prober::step_syn_queue() {
     int64_t next_check = 0;
     wait_until(deadline, [&] {
         if (now_ns() < next_check) return false;
-        next_check = now_ns() + 100 * kMs;
+        next_check = now_ns() + snap_every_;
         Analysis a = snapshot();
         if (!a.listeners.empty() && a.listeners[0].initial_rto_s) initial_rto_ = a.listeners[0].initial_rto_s;
         return resolved(a);
@@ -650,7 +670,7 @@ void Prober::step_retries() {
     std::string what = "retries: waiting for SYN-ACK retransmissions";
     wait_until(deadline, [&] {
         if (now_ns() < next_check) return false;
-        next_check = now_ns() + 100 * kMs;
+        next_check = now_ns() + snap_every_;
         Analysis a = snapshot();
         if (a.listeners.empty()) return false;
         const auto& v = a.listeners[0];
