@@ -79,6 +79,14 @@ const char* signal_name(int sig) {
     }
 }
 
+// One line on stderr for an error, and its exit status (docs/contract.md).
+int report_error(const std::exception& e) {
+    std::cerr << "listenprobe: " << e.what() << "\n";
+    if (dynamic_cast<const UsageError*>(&e)) return kExitUsage;
+    if (dynamic_cast<const PrivilegeError*>(&e)) return kExitPrivilege;
+    return kExitInput;
+}
+
 // The reader of stdout went away (`listenprobe replay f | head -1`): end quietly.
 struct StdoutClosed {};
 
@@ -412,12 +420,16 @@ int main(int argc, char** argv) {
         };
         // Several targets or files: each in a child process, a few at a time; their output
         // handed on whole as each ends (jsonl: one line per listener as it finishes).
-        auto run_many = [&](CLI::App* sub, const char* command, int default_parallel,
-                            const std::function<void(const std::string&)>& one_item) {
+        // The inputs as given: the arguments, then the --targets file's (read once: it may be stdin).
+        auto many_items = [&](const char* command) {
             std::vector<std::string> items = many.items;
             if (!many.list_file.empty())
                 for (auto& t : read_target_file(many.list_file)) items.push_back(std::move(t));
             if (items.empty()) throw UsageError(std::string(command) + ": nothing to do (no target given)");
+            return items;
+        };
+        auto run_many = [&](CLI::App* sub, const char* command, std::vector<std::string> items, int parallel,
+                            const std::function<void(const std::string&)>& one_item) {
             const size_t listed = items.size();
             if (!many.shard.empty()) items = shard_of(items, parse_shard(many.shard));
             size_t resumed = 0;
@@ -430,7 +442,6 @@ int main(int argc, char** argv) {
                                  "(one JSON document per input would not make one document)");
             if (out.format.empty() && !stdout_is_terminal()) out.format = "jsonl";
             const bool jsonl = resolve_format(out) == "jsonl";
-            const int parallel = many.parallel ? many.parallel : std::min<int>(default_parallel, int(items.size()));
             // Progress for a person watching (stderr a terminal); failures are said in any case.
             const bool progress = ::isatty(STDERR_FILENO) == 1 && !(sub == probe && po.quiet);
             if (progress)
@@ -443,15 +454,8 @@ int main(int argc, char** argv) {
                 try {
                     one_item(item);
                 } catch (const StdoutClosed&) {
-                } catch (const UsageError& e) {
-                    std::cerr << "listenprobe: " << e.what() << "\n";
-                    return int(kExitUsage);
-                } catch (const PrivilegeError& e) {
-                    std::cerr << "listenprobe: " << e.what() << "\n";
-                    return int(kExitPrivilege);
                 } catch (const std::exception& e) {
-                    std::cerr << "listenprobe: " << e.what() << "\n";
-                    return int(kExitInput);
+                    return report_error(e);
                 }
                 const int stop = command == std::string("probe") ? probe_stop_signal() : int(g_replay_signal);
                 return stop ? kExitSignalBase + stop : int(kExitOk);
@@ -530,14 +534,15 @@ int main(int argc, char** argv) {
                 if (!out.timeline.empty()) throw UsageError("--timeline names one file: replay one input at a time with it");
                 if (std::count(many.items.begin(), many.items.end(), "-") > 0 && many.items.size() > 1)
                     throw UsageError("- (stdin) cannot be one of several inputs");
-                const int rc = run_many(replay, "replay", 1, replay_one);
+                const int rc = run_many(replay, "replay", many_items("replay"), many.parallel ? many.parallel : 1,
+                                        replay_one);
                 if (rc) return rc;
             }
         } else if (tl->parsed()) {
             if (timeline_out.empty() && chart_out.empty())
                 throw UsageError("timeline needs -o OUT (.svg, .txt, .json) or --chart OUT.svg");
             if (!timeline_out.empty()) check_timeline_name(timeline_out);
-            if (!chart_out.empty() && (chart_out.size() < 5 || chart_out.compare(chart_out.size() - 4, 4, ".svg") != 0))
+            if (!chart_out.empty() && (chart_out.size() < 5 || !chart_out.ends_with(".svg")))
                 throw UsageError("--chart output must end in .svg: " + chart_out);
             std::optional<Endpoint> ep;
             std::string note;
@@ -556,21 +561,15 @@ int main(int argc, char** argv) {
                 if (!out.timeline.empty() || !po.write_pcap.empty())
                     throw UsageError("-w and --timeline name one file: probe one target at a time with them");
                 // Every target's syntax before anything is sent; names are resolved by each probe.
-                std::vector<std::string> all = many.items;
-                if (!many.list_file.empty())
-                    for (auto& t : read_target_file(many.list_file)) all.push_back(std::move(t));
+                std::vector<std::string> all = many_items("probe");
                 for (const auto& t : all) resolve_port(split_target(t, "target").port, "target");
                 // One packet rate and one connection budget for the whole run, shared by the
                 // targets probed at once.
-                const int parallel = many.parallel ? many.parallel : std::min<int>(8, int(std::max<size_t>(1, all.size())));
+                const int parallel = many.parallel ? many.parallel : std::min<int>(8, int(all.size()));
                 po.rate_pps /= parallel;
                 po.max_connections = std::max(1, po.max_connections / parallel);
-                const bool quiet = po.quiet;
-                po.quiet = true;  // no status lines of several probes on one terminal
-                many.parallel = parallel;
-                po.quiet = quiet;
-                const int rc = run_many(probe, "probe", 8, [&](const std::string& t) {
-                    po.quiet = true;
+                const int rc = run_many(probe, "probe", std::move(all), parallel, [&](const std::string& t) {
+                    po.quiet = true;  // no status lines of several probes on one terminal
                     probe_one(t);
                 });
                 if (rc) return rc;
@@ -620,18 +619,8 @@ int main(int argc, char** argv) {
         return kExitSignalBase + g_replay_signal;
     } catch (const StdoutClosed&) {
         return stopped_by ? kExitSignalBase + stopped_by : kExitOk;  // nobody reads any more: nothing to say
-    } catch (const UsageError& e) {
-        std::cerr << "listenprobe: " << e.what() << "\n";
-        return kExitUsage;
-    } catch (const PrivilegeError& e) {
-        std::cerr << "listenprobe: " << e.what() << "\n";
-        return kExitPrivilege;
-    } catch (const InputError& e) {
-        std::cerr << "listenprobe: " << e.what() << "\n";
-        return kExitInput;
     } catch (const std::exception& e) {
-        std::cerr << "listenprobe: " << e.what() << "\n";
-        return kExitInput;
+        return report_error(e);
     }
     if (stopped_by) {
         // The partial report is out; the status says it was cut short (128 + signal, as a shell reports it).
