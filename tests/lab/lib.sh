@@ -141,3 +141,17 @@ lt_replay_check() {
     fi
     lt_log "verdicts match"
 }
+
+# Checks that count instead of ending the script (for scripts that `set +e` so every
+# check runs): check NAME CONDITION evaluates CONDITION (a shell command line, e.g.
+# '[[ $rc == 0 ]]', evaluated when checked); lt_checks_done fails the test when any failed.
+FAILS=0
+ok() { lt_log "ok: $*"; }
+bad() { lt_log "FAIL: $*"; FAILS=$((FAILS + 1)); }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+lt_checks_done() {
+    ((FAILS == 0)) || lt_fail "$FAILS check(s) failed"
+    lt_log "all checks passed"
+}
+# in_cli CMD..: run in the client namespace of this test's lab.
+in_cli() { ip netns exec "lp-$LAB-cli" "$@"; }

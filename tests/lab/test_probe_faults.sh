@@ -57,7 +57,6 @@ chmod 755 "$LT_WORK"
 BIN=$LT_WORK/listenprobe
 cp "$LP_BIN" "$BIN" && chmod 755 "$BIN"
 
-FAILS=0
 BG=()
 faults_cleanup() {
     local rc=$? p
@@ -69,11 +68,6 @@ faults_cleanup() {
 }
 trap faults_cleanup EXIT
 
-ok() { lt_log "ok: $*"; }
-bad() { lt_log "FAIL: $*"; FAILS=$((FAILS + 1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-
-in_cli() { ip netns exec "$CLI" "$@"; }
 IN_CLI=(ip netns exec "$CLI")  # for `run`, which cannot call a shell function
 in_srv() { ip netns exec "$SRV" "$@"; }
 NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --bounding-set=-all)
@@ -418,5 +412,4 @@ if expect r-fill 0 ''; then
         '[[ $cap == 3 && $recvq == 3 ]]'
 fi
 
-((FAILS == 0)) || lt_fail "$FAILS check(s) failed"
-lt_log "all checks passed"
+lt_checks_done

@@ -33,15 +33,9 @@ for t in nft tshark capinfos chromium; do
     command -v "$t" >/dev/null || lt_fail "$t is not installed"
 done
 lt_up SYNACK_RETRIES=2
-CLI=lp-$LAB-cli
 SRV=lp-$LAB-srv
 lt_listen 8081 5
 
-FAILS=0
-ok() { lt_log "ok: $*"; }
-bad() { lt_log "FAIL: $*"; FAILS=$((FAILS + 1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-in_cli() { ip netns exec "$CLI" "$@"; }
 # jq_py FILE EXPR: a Python expression over the JSON document `d` in FILE.
 jq_py() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"; }
 W=$LT_WORK
@@ -142,7 +136,4 @@ check "m: warning rst-ttl-mismatch ($ttl_warning)" '[[ $ttl_warning == *"with TT
 tcp_ok=$(jq_py "$LT_WORK/live.json" '" ".join(w["code"] for w in d["listeners"][0]["warnings"])')
 check "m: no such warning on the plain listener (warnings: ${tcp_ok:-none})" '[[ $tcp_ok != *rst-ttl-mismatch* ]]'
 
-if [[ $FAILS != 0 ]]; then
-    lt_fail "$FAILS check(s) failed"
-fi
-lt_log "all checks passed"
+lt_checks_done

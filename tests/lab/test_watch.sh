@@ -34,10 +34,6 @@ SRV=lp-$LAB-srv
 lt_listen 8081 5
 lt_listen 8082 5  # for t: 8081's queue stays full after j
 
-FAILS=0
-ok() { lt_log "ok: $*"; }
-bad() { lt_log "FAIL: $*"; FAILS=$((FAILS + 1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 W=$LT_WORK
 # Each line as it arrives, after the time it arrived (seconds since the epoch).
 stamp() { while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done; }
@@ -120,7 +116,4 @@ bad_case "no privilege" 3 'needs CAP_NET_RAW' \
     ip netns exec "$SRV" setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all \
     "$LP_BIN" watch -i veth0 --duration 1
 
-if [[ $FAILS != 0 ]]; then
-    lt_fail "$FAILS check(s) failed"
-fi
-lt_log "all checks passed"
+lt_checks_done
