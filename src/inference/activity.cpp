@@ -1,6 +1,7 @@
 #include "inference/activity.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace lp {
 
@@ -138,18 +139,9 @@ std::vector<Episode> Activity::episodes(int64_t end, bool cookies_always) const 
             if (!out.empty()) out.back().n.add(b.n);  // its counts if the episode goes on; else taken back
             continue;
         }
-        int64_t first = 0, last = 0;
-        bool any = false;
-        if (own) {
-            note_time(first, last, any, b.first_trouble_ns);
-            any = true;
-            note_time(first, last, any, b.last_trouble_ns);
-        }
-        if (ck) {
-            note_time(first, last, any, b.first_cookie_ns);
-            any = true;
-            note_time(first, last, any, b.last_cookie_ns);
-        }
+        int64_t first = INT64_MAX, last = INT64_MIN;
+        if (own) first = b.first_trouble_ns, last = b.last_trouble_ns;
+        if (ck) first = std::min(first, b.first_cookie_ns), last = std::max(last, b.last_cookie_ns);
         const bool joins = !out.empty() && (first - out.back().end_ns <= kEpisodeGap || !room_since);
         if (!joins) {
             if (!out.empty()) out.back().n = closed;  // without the quiet bins after its end
@@ -157,8 +149,7 @@ std::vector<Episode> Activity::episodes(int64_t end, bool cookies_always) const 
             out.back().start_ns = first;
         }
         Episode& e = out.back();
-        e.end_ns = std::max(e.end_ns, last);
-        e.start_ns = std::min(e.start_ns, first);
+        e.end_ns = std::max(e.end_ns, last);  // bins come in time order: the start stays
         e.n.add(b.n);
         for (const IpAddress& a : b.clients) note_client(e.clients, e.more_clients, a);
         if (ck)
