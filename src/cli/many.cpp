@@ -163,25 +163,28 @@ int run_children(const std::vector<std::string>& items, int parallel,
             passed_on = true;
         }
         std::vector<pollfd> pf;
-        for (const Running& r : run)
-            for (int fd : r.fd)
-                if (fd >= 0) pf.push_back({fd, POLLIN, 0});
+        std::vector<std::pair<size_t, int>> of;  // pf[i] is run[of[i].first].fd[of[i].second]
+        for (size_t i = 0; i < run.size(); ++i)
+            for (int k = 0; k < 2; ++k)
+                if (run[i].fd[k] >= 0) {
+                    pf.push_back({run[i].fd[k], POLLIN, 0});
+                    of.emplace_back(i, k);
+                }
         if (!pf.empty() && ::poll(pf.data(), pf.size(), 200) < 0 && errno != EINTR)
             throw InputError(std::string("poll: ") + std::strerror(errno));
         char buf[65536];
-        for (Running& r : run)
-            for (int k = 0; k < 2; ++k) {
-                if (r.fd[k] < 0) continue;
-                pollfd p{r.fd[k], POLLIN, 0};
-                if (::poll(&p, 1, 0) <= 0) continue;
-                const ssize_t n = ::read(r.fd[k], buf, sizeof buf);
-                if (n > 0) {
-                    (k ? r.r.err : r.r.out).append(buf, size_t(n));
-                } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-                    ::close(r.fd[k]);
-                    r.fd[k] = -1;
-                }
+        for (size_t j = 0; j < pf.size(); ++j) {
+            if (!pf[j].revents) continue;
+            Running& r = run[of[j].first];
+            const int k = of[j].second;
+            const ssize_t n = ::read(r.fd[k], buf, sizeof buf);
+            if (n > 0) {
+                (k ? r.r.err : r.r.out).append(buf, size_t(n));
+            } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+                ::close(r.fd[k]);
+                r.fd[k] = -1;
             }
+        }
         for (size_t i = 0; i < run.size();) {
             Running& r = run[i];
             if (r.fd[0] >= 0 || r.fd[1] >= 0) {
