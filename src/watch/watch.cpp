@@ -76,7 +76,7 @@ public:
                 }
             }
         }
-        last_ = a;
+        listeners_ = a.listeners.size();
     }
 
     void summary(const LiveCapture& cap, const Engine& engine, int64_t now) {
@@ -89,13 +89,13 @@ public:
                                 {"at", double(now) / 1e9},
                                 {"packets", cap.info().packets},
                                 {"live_connections", engine.live_flows()},
-                                {"listeners", last_.listeners.size()},
+                                {"listeners", listeners_},
                                 {"episodes_open", open}};
             if (stats) j["capture_dropped"] = stats->dropped + stats->if_dropped;
             line(j);
         } else if (o_.summaries) {
             std::string s = fmt::format("{} packets, {} connections in flight, {} listener(s), {} episode(s) on",
-                                        cap.info().packets, engine.live_flows(), last_.listeners.size(), open);
+                                        cap.info().packets, engine.live_flows(), listeners_, open);
             if (stats && (stats->dropped || stats->if_dropped))
                 s += fmt::format(", {} packets dropped by the capture", stats->dropped + stats->if_dropped);
             text(now, s);
@@ -147,7 +147,7 @@ private:
     const WatchOptions& o_;
     std::ostream& out_;
     std::map<std::string, ListenerState> state_;
-    Analysis last_;
+    size_t listeners_ = 0;  // in the last snapshot
     int ids_ = 0;
 };
 
