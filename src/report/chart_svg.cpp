@@ -29,20 +29,6 @@ constexpr Series kSeries[] = {
     {"established", "#417505", &ActivityCounts::established},
 };
 
-std::string esc(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-        switch (c) {
-            case '<': o += "&lt;"; break;
-            case '>': o += "&gt;"; break;
-            case '&': o += "&amp;"; break;
-            case '"': o += "&quot;"; break;
-            default: o += c;
-        }
-    }
-    return o;
-}
-
 }  // namespace
 
 std::string render_chart_svg(const Analysis& a, const ListenerVerdict& l, int width) {
@@ -69,7 +55,7 @@ std::string render_chart_svg(const Analysis& a, const ListenerVerdict& l, int wi
         "\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n",
         left + plot_w + right, height);
     o += fmt::format("<text x=\"{}\" y=\"20\" font-weight=\"bold\">{} per second ({} overflow episode(s))</text>\n",
-                     left, esc(l.listener.str()), l.episodes.size());
+                     left, timeline_detail::xml_escape(l.listener.str()), l.episodes.size());
     // Episodes behind the columns.
     for (size_t i = 0; i < l.episodes.size(); ++i) {
         const Episode& e = l.episodes[i];

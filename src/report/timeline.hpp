@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "inference/verdict.hpp"
@@ -112,6 +113,10 @@ double next_nice_step(double step);
 std::string tick_label(double t, double step);
 // A gap between SYN-ACKs: "1.01s", "0.004s".
 std::string gap_label(double gap_s);
+
+// Text for an SVG element or attribute: markup characters escaped, bytes that are not
+// UTF-8 replaced by U+FFFD (implemented in timeline_svg.cpp; the chart uses it too).
+std::string xml_escape(std::string_view s);
 
 }  // namespace timeline_detail
 }  // namespace lp

@@ -637,4 +637,6 @@ std::string render_timeline_svg(const Analysis& a, const ListenerVerdict& l, con
     return out;
 }
 
+std::string timeline_detail::xml_escape(std::string_view s) { return esc(s); }
+
 }  // namespace lp
