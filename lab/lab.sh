@@ -6,7 +6,14 @@
 #   client  lp-$LAB-cli  veth0  10.77.0.1/24  fd77::1/64
 #   server  lp-$LAB-srv  veth0  10.77.0.2/24  fd77::2/64
 #
-# Usage: lab/lab.sh up|down|status|exec-srv CMD..|exec-cli CMD..
+# With BOX=1 (or any BOX_* set) at "up", a third namespace lp-$LAB-box sits between
+# them: lab_delaybox relays every Ethernet frame between its two veth ends (user
+# space, AF_PACKET; this kernel has neither sch_netem nor nft_queue), the lab's WAN: BOX_DELAY, BOX_JITTER (ms, one way), BOX_LOSS, BOX_REORDER (percent),
+# each "V" or "UP/DOWN" (up = client -> server). Addresses and names stay the same;
+# "box-set DELAY JITTER LOSS REORDER" changes the path of a running lab.
+#
+# Usage: lab/lab.sh up|down|status|exec-srv CMD..|exec-cli CMD..|exec-box CMD..
+#                   |box-set DELAY JITTER LOSS REORDER
 #                   |listen PORT BACKLOG [ACCEPT_EVERY]|unlisten PORT
 #                   |clients NAME [clients.py options]|clients-bg NAME [..]|clients-stop NAME
 #                   |capture-start FILE [PCAP-FILTER..]|capture-stop
@@ -17,6 +24,7 @@ set -euo pipefail
 LAB=${LAB:-main}
 NS_SRV="lp-${LAB}-srv"
 NS_CLI="lp-${LAB}-cli"
+NS_BOX="lp-${LAB}-box"
 IFACE=veth0
 CLI_V4=10.77.0.1
 SRV_V4=10.77.0.2
@@ -90,11 +98,11 @@ cmd_down() {
         for f in "$RUN_DIR"/*.pid; do [[ -e $f ]] && stop_pidfile "$f"; done
     fi
     # Anything else still running inside the lab's namespaces was started in the lab.
-    for ns in "$NS_SRV" "$NS_CLI"; do
+    for ns in "$NS_SRV" "$NS_CLI" "$NS_BOX"; do
         ns_exists "$ns" || continue
         for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null || true; done
     done
-    for ns in "$NS_SRV" "$NS_CLI"; do
+    for ns in "$NS_SRV" "$NS_CLI" "$NS_BOX"; do
         ns_exists "$ns" || continue
         for pid in $(ip netns pids "$ns" 2>/dev/null); do
             for _ in $(seq 20); do alive "$pid" || break; sleep 0.05; done
@@ -108,7 +116,7 @@ cmd_down() {
 
 cmd_up() {
     need_root
-    if ns_exists "$NS_SRV" || ns_exists "$NS_CLI"; then
+    if ns_exists "$NS_SRV" || ns_exists "$NS_CLI" || ns_exists "$NS_BOX"; then
         log "tearing down the old instance first"
         cmd_down
     fi
@@ -117,7 +125,11 @@ cmd_up() {
     ip netns add "$NS_CLI"
     # Both ends are created directly inside the namespaces: the same interface name
     # in every lab, nothing in the host namespace, labs coexist.
-    ip -n "$NS_CLI" link add "$IFACE" type veth peer name "$IFACE" netns "$NS_SRV"
+    if box_wanted; then
+        box_up
+    else
+        ip -n "$NS_CLI" link add "$IFACE" type veth peer name "$IFACE" netns "$NS_SRV"
+    fi
     local ns
     for ns in "$NS_SRV" "$NS_CLI"; do
         ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 \
@@ -133,10 +145,15 @@ cmd_up() {
     set_sysctls_srv
     ip netns exec "$NS_CLI" sysctl -qw net.ipv4.tcp_syn_retries="$CLI_SYN_RETRIES" \
         net.ipv4.tcp_no_metrics_save=1
-    # Wait until both directions pass traffic (neighbour resolution, link up).
+    # Wait until both directions pass traffic (neighbour resolution, link up); through
+    # the box, wait for a round trip of its delay plus jitter.
+    local w=0.2
+    box_wanted && w=$(awk -v d="${BOX_DELAY:-0}" -v j="${BOX_JITTER:-0}" 'BEGIN {
+        n = split(d, a, "/"); if (n < 2) a[2] = a[1]; m = split(j, b, "/"); if (m < 2) b[2] = b[1];
+        printf "%.2f", 0.2 + (a[1] + a[2] + b[1] + b[2]) * 1.5 / 1000 }')
     for _ in $(seq 50); do
-        if ip netns exec "$NS_CLI" ping -c1 -W0.2 -q "$SRV_V4" >/dev/null 2>&1 &&
-           ip netns exec "$NS_CLI" ping -6 -c1 -W0.2 -q "$SRV_V6" >/dev/null 2>&1; then
+        if ip netns exec "$NS_CLI" ping -c1 -W"$w" -q "$SRV_V4" >/dev/null 2>&1 &&
+           ip netns exec "$NS_CLI" ping -6 -c1 -W"$w" -q "$SRV_V6" >/dev/null 2>&1; then
             log "up (srv $NS_SRV $SRV_V4 $SRV_V6, cli $NS_CLI $CLI_V4 $CLI_V6)"
             return 0
         fi
@@ -145,9 +162,50 @@ cmd_up() {
     die "lab is up but $SRV_V4/$SRV_V6 do not answer from the client namespace"
 }
 
+box_wanted() { [[ -n ${BOX:-}${BOX_DELAY:-}${BOX_JITTER:-}${BOX_LOSS:-}${BOX_REORDER:-} && ${BOX:-1} != 0 ]]; }
+
+# The box: veth0 of each end is paired with c0 / s0 in the box, where
+# lab_delaybox relays frames between the two (this kernel has no nft_queue).
+box_up() {
+    ip netns add "$NS_BOX"
+    ip -n "$NS_BOX" link set lo up
+    ip -n "$NS_CLI" link add "$IFACE" type veth peer name c0 netns "$NS_BOX"
+    ip -n "$NS_SRV" link add "$IFACE" type veth peer name s0 netns "$NS_BOX"
+    ip netns exec "$NS_BOX" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    # No bridge and no address: the box kernel neither forwards nor answers;
+    # lab_delaybox relays every frame between c0 and s0 itself.
+    ip -n "$NS_BOX" link set c0 up
+    ip -n "$NS_BOX" link set s0 up
+    box_start "${BOX_DELAY:-0}" "${BOX_JITTER:-0}" "${BOX_LOSS:-0}" "${BOX_REORDER:-0}"
+}
+
+# Starts (or restarts) lab_delaybox with this path; waits for its "ready".
+box_start() {
+    local bin log="$RUN_DIR/delaybox.log" pidf="$RUN_DIR/delaybox.pid"
+    bin=$(find_tool lab_delaybox)
+    stop_pidfile "$pidf"
+    : >"$log"
+    ip netns exec "$NS_BOX" "$bin" --delay "$1" --jitter "$2" --loss "$3" --reorder "$4" >"$log" 2>&1 &
+    echo $! >"$pidf"
+    for _ in $(seq 100); do
+        if grep -q '^ready' "$log"; then log "box: $(head -1 "$log")"; return 0; fi
+        alive "$(cat "$pidf")" || { cat "$log" >&2; die "lab_delaybox exited"; }
+        sleep 0.05
+    done
+    die "lab_delaybox did not get ready"
+}
+
+cmd_box_set() {
+    need_root
+    [[ $# -eq 4 ]] || die "usage: box-set DELAY JITTER LOSS REORDER"
+    ns_exists "$NS_BOX" || die "lab $LAB has no box (up it with BOX=1)"
+    box_start "$@"
+}
+
 cmd_status() {
     local ns ok=0
-    for ns in "$NS_SRV" "$NS_CLI"; do
+    for ns in "$NS_SRV" "$NS_CLI" "$NS_BOX"; do
+        [[ $ns == "$NS_BOX" ]] && ! ns_exists "$ns" && continue
         if ns_exists "$ns"; then
             echo "== $ns"
             ip -n "$ns" -br addr show
@@ -299,6 +357,8 @@ main() {
         status) cmd_status ;;
         exec-srv) need_root; exec ip netns exec "$NS_SRV" "$@" ;;
         exec-cli) need_root; exec ip netns exec "$NS_CLI" "$@" ;;
+        exec-box) need_root; exec ip netns exec "$NS_BOX" "$@" ;;
+        box-set) cmd_box_set "$@" ;;
         sysctl-srv) need_root; exec ip netns exec "$NS_SRV" sysctl "$@" ;;
         sysctl-cli) need_root; exec ip netns exec "$NS_CLI" sysctl "$@" ;;
         listen) cmd_listen "$@" ;;
