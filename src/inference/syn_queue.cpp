@@ -17,6 +17,7 @@ void SynQueue::admission(int q_min, const Cite& c) {
 }
 
 void SynQueue::note_cookie(const Cite& c, CookieWhy why) {
+    if (why != CookieWhy::unrepeated) ++cookie_proven_n_;
     if (!cookie_n_++) {
         cookie_ex_ = c;
         cookie_why_ = why;
@@ -75,7 +76,18 @@ void SynQueue::finish(const Context& cx, ListenerVerdict& v) const {
 
     std::optional<int> upper;
     Cite upper_cite;
-    if (cookie_n_ > 0) {
+    // A stateful request whose SYN-ACK retransmissions were all lost looks like a cookie
+    // that was never retransmitted; with cookies off, a SYN dropped with room in the accept
+    // queue says the opposite. Only a cookie proven otherwise (options, a late ACK taken)
+    // outweighs the drop; else neither is decided.
+    const bool cookie_vs_drop = cookie_n_ > 0 && off_drop && cookie_proven_n_ == 0;
+    if (cookie_vs_drop) {
+        warn("syncookies-conflict",
+             fmt::format("{} SYN-ACK(s) looked like syncookies (never retransmitted, e.g. {}), but the SYN of {} was "
+                         "dropped with room in the accept queue as with tcp_syncookies=0: lost SYN-ACK retransmissions "
+                         "or a lost SYN; syncookies and the SYN queue are not decided",
+                         cookie_n_, who(cookie_ex_), who(off_drop->c)));
+    } else if (cookie_n_ > 0) {
         if (off_drop)
             warn("syncookies-conflict", fmt::format("the listener sent syncookies ({}) and also dropped a SYN with "
                                                     "room in its accept queue ({}): a lost SYN, or the setting "

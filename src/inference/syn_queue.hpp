@@ -59,6 +59,7 @@ private:
     int lower_ = 0;  // the limit is at least this
     Cite lower_cite_;
     uint64_t stateful_n_ = 0, cookie_n_ = 0;
+    uint64_t cookie_proven_n_ = 0;  // cookies proven otherwise than by an unrepeated SYN-ACK (which loss mimics)
     Cite stateful_ex_, cookie_ex_;
     CookieWhy cookie_why_ = CookieWhy::none;
     Keeper cookie_q_;             // Q_MAX when cookies were sent
