@@ -14,7 +14,9 @@ client namespace, then checks:
     (run without --quiet), the run lasts no longer than expected and not much less
     (at most twice, plus 3 s), and `listenprobe plans` lists the plan.
 
-Usage: probe_matrix.py [--set ci|full] [--only NAME] [--json OUT]
+Usage: probe_matrix.py [--set ci|full|wan] [--only NAME] [--json OUT]
+(wan: the rows through the lab's delay box, RTT 20/100/300 ms; `make -f Makefile.helpers matrix`
+runs full and wan)
 Prints a table (truth vs verdict, wall time) and exits 1 if any row failed.
 Needs root; uses lab/lab.sh (LAB names mx-<pid>-<row>).
 """
@@ -34,10 +36,11 @@ LABSH = ROOT / "lab" / "lab.sh"
 
 
 def row(name, backlog, somaxconn=4096, abort=0, retries=2, cookies=1, max_syn=512, v6=False,
-        accept_every=None, loss=0, plan="all", require=(), timed=False, max_wall=None):
+        accept_every=None, loss=0, plan="all", require=(), timed=False, max_wall=None, box=None):
+    """box: (one-way delay ms, jitter ms, loss %) of the lab's delay box (docs/lab.md), or None."""
     return dict(name=name, backlog=backlog, somaxconn=somaxconn, abort=abort, retries=retries, cookies=cookies,
                 max_syn=max_syn, v6=v6, accept_every=accept_every, loss=loss, plan=plan, require=list(require),
-                timed=timed, max_wall=max_wall)
+                timed=timed, max_wall=max_wall, box=box)
 
 
 ALL_KNOWN = ("capacity", "backlog", "on_full.syn", "on_full.ack", "retries", "initial_rto_s", "syncookies",
@@ -69,6 +72,22 @@ for b, smc in ((1, 4096), (5, 4096), (100, 3)):
                 for v6 in (False, True):
                     FULL_ROWS.append(row(f"b{b}-s{smc}-a{abort}-r{r}-c{ck}-{'v6' if v6 else 'v4'}", b, somaxconn=smc,
                                          abort=abort, retries=r, cookies=ck, v6=v6))
+# Paths with a real round trip through the delay box: RTT 20/100/300 ms, jitter 10 % of
+# the one-way delay, loss 0/1/3 % on each direction (the box drops on the path, so the
+# client's capture holds packets the server never got). Without loss every verdict must
+# be known; with loss, right or unknown (a lost SYN-ACK or RST can leave the capacity
+# unproven: measured, wan100-l3 and wan300-l1 each once in a run of the set).
+WAN_ROWS = []
+for rtt in (20, 100, 300):
+    for loss in (0, 1, 3):
+        for b, abort, ck in ((5, 0, 1), (1, 1, 0)):
+            WAN_ROWS.append(row(f"wan{rtt}-l{loss}-b{b}-a{abort}-c{ck}", b, abort=abort, cookies=ck,
+                                box=(rtt / 2, rtt / 20, loss),
+                                require=ALL_KNOWN if loss == 0 else ()))
+WAN_ROWS.append(row("wan100-l0-b5-v6", 5, v6=True, box=(50, 5, 0), require=ALL_KNOWN))
+CI_ROWS.append(row("wan100-b5-quick", 5, retries=5, plan="quick", box=(50, 5, 0),
+                   require=("capacity", "backlog", "on_full.syn", "on_full.ack", "syncookies", "syn_queue")))
+
 FULL_ROWS += [row("b2-slow-accept", 2, accept_every=3), row("b5-loss3", 5, loss=3),
               row("b5-loss3-v6", 5, loss=3, v6=True)]
 
@@ -111,6 +130,8 @@ def run_row(r, idx):
     env = dict(os.environ, LAB=lab, LAB_QUIET="1", LP_BUILD=str(BUILD), SOMAXCONN=str(r["somaxconn"]),
                SYNACK_RETRIES=str(r["retries"]), ABORT_ON_OVERFLOW=str(r["abort"]), SYNCOOKIES=str(r["cookies"]),
                MAX_SYN_BACKLOG=str(r["max_syn"]))
+    if r["box"]:
+        env.update(BOX_DELAY=str(r["box"][0]), BOX_JITTER=str(r["box"][1]), BOX_LOSS=str(r["box"][2]))
     srv = "fd77::2" if r["v6"] else "10.77.0.2"
     target = f"[{srv}]:8081" if r["v6"] else f"{srv}:8081"
     errors, notes = [], []
@@ -251,14 +272,14 @@ def fmt(v):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--set", choices=("ci", "full"), default="ci")
+    ap.add_argument("--set", choices=("ci", "full", "wan"), default="ci")
     ap.add_argument("--only")
     ap.add_argument("--json")
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("probe_matrix: needs root (network namespaces)", file=sys.stderr)
         return 1
-    rows = CI_ROWS if a.set == "ci" else FULL_ROWS
+    rows = {"ci": CI_ROWS, "full": FULL_ROWS, "wan": WAN_ROWS}[a.set]
     if a.only:
         rows = [r for r in rows if a.only in r["name"]]
     results = []
