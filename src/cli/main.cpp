@@ -356,6 +356,9 @@ int main(int argc, char** argv) {
     add_many(probe, "--targets", "targets");
     add_family(probe);
     probe->add_option("-i,--interface", po.interface, "capture interface (default: from the route)");
+    probe->add_option("--source-ip", po.source_ip,
+                      "send from ADDR, an unused address of the interface's subnet this host does not own "
+                      "(ARP/ND answered for it while probing; no firewall rule)");
     probe->add_option("--plan", po.plan, "plan name or TOML file (listenprobe plans)")->default_val("all");
     probe->add_option("-w,--write", po.write_pcap, "save everything sent and received (pcapng)");
     probe->add_option("--max-connections", po.max_connections, "connection budget")->default_val(256);

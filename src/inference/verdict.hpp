@@ -116,6 +116,7 @@ struct RunInfo {
         double rate_pps = 0, max_wait_s = 0;
         std::string user, write;
         bool quiet = false;
+        std::string source_ip;   // --source-ip: an address this host does not own ("" = the route's)
     };
     std::optional<Plan> plan;
     std::optional<ProbeOptions> probe;

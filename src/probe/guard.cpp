@@ -233,7 +233,8 @@ void watchdog_shed_privileges() {
     std::optional<MarkedRawSocket> raw;
     try {
         raw.emplace(plan.filter.target.family, plan.filter.mark);
-        nft_run(plan.install, "cannot install the nftables RST guard (table inet " + plan.table + ")");
+        if (!plan.install.empty())
+            nft_run(plan.install, "cannot install the nftables RST guard (table inet " + plan.table + ")");
     } catch (const PrivilegeError& e) {
         send_text(sock, kMsgPrivilege, e.what());
         ::_exit(3);
@@ -281,7 +282,7 @@ void watchdog_shed_privileges() {
             if (raw->send_tcp(Endpoint{plan.source, port}, dst, tcp::RST, seq)) ++rsts;
     }
     std::string err;
-    bool removed = false;
+    bool removed = plan.table.empty();  // no table to remove
     for (int attempt = 0; attempt < 3 && !removed; ++attempt) {
         if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(200));
         removed = delete_table(plan.table, err);
@@ -289,9 +290,11 @@ void watchdog_shed_privileges() {
     if (!released) {
         std::string line = fmt::format(
             "listenprobe watchdog: the probe {} without releasing its guard; sent {} RST(s) for {} "
-            "connection(s); nftables table inet {} {}\n",
-            parent_gone ? "ended" : "was stopped", rsts, connections.size(), plan.table,
-            removed ? "removed" : "NOT removed: " + nft_error_line(err));
+            "connection(s); {}\n",
+            parent_gone ? "ended" : "was stopped", rsts, connections.size(),
+            plan.table.empty() ? std::string("no nftables table (--source-ip)")
+                               : fmt::format("nftables table inet {} {}", plan.table,
+                                             removed ? "removed" : "NOT removed: " + nft_error_line(err)));
         [[maybe_unused]] ssize_t w = ::write(4, line.data(), line.size());
     }
     send_text(sock, kMsgDone, std::string(removed ? "1" : "0") + nft_error_line(err));
@@ -450,7 +453,7 @@ private:
 };
 }  // namespace
 
-RstGuard::RstGuard(const RstFilter& f, const IpAddress& source) : filter_(f), source_(source) {
+RstGuard::RstGuard(const RstFilter& f, const IpAddress& source, bool table) : filter_(f), source_(source) {
     validate_rst_filter(f);
     if (source.family != f.target.family)
         throw InputError(fmt::format("RST guard: source {} and target {} are not of one address family",
@@ -467,6 +470,11 @@ RstGuard::RstGuard(const RstFilter& f, const IpAddress& source) : filter_(f), so
     plan.install = fmt::format("add table inet {0}; delete table inet {0}; add table inet {0} {{ comment \"{1}\"; }}; ",
                                table_, guard_table_comment(self, process_start_ticks(self).value_or(0))) +
                    rst_filter_ruleset(f, table_);
+    if (!table) {
+        table_.clear();
+        plan.table.clear();
+        plan.install.clear();
+    }
 
     const SetupLock one_at_a_time;
     int sv[2];

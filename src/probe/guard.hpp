@@ -82,8 +82,10 @@ public:
     // Forks the watchdog, which installs the table and reports back before the
     // constructor returns. `source` is the address the probe sends from (the
     // watchdog's RSTs use it). Throws lp::PrivilegeError if nftables says EPERM,
-    // lp::InputError otherwise (one line).
-    RstGuard(const RstFilter& f, const IpAddress& source);
+    // lp::InputError otherwise (one line). With `table` false (--source-ip: the kernel
+    // owns no socket for `source`, so it sends no RSTs to stop) no table is made and
+    // the watchdog only resets the registered connections if the probe dies.
+    RstGuard(const RstFilter& f, const IpAddress& source, bool table = true);
     ~RstGuard();  // release() if not yet done
     RstGuard(const RstGuard&) = delete;
     RstGuard& operator=(const RstGuard&) = delete;

@@ -30,6 +30,7 @@
 
 #include "inference/engine.hpp"
 #include "inference/schedule.hpp"
+#include "probe/borrowed.hpp"
 #include "probe/guard.hpp"
 #include "probe/neighbour.hpp"
 #include "probe/plan.hpp"
@@ -178,6 +179,7 @@ struct ProbeConn {
     uint16_t sport = 0;
     uint32_t isn = 0;
     uint32_t sent_payload = 0;
+    bool sent_fin = false;  // a FIN after the payload (accept-queue step): it takes one sequence number
     int64_t ack_sent_ns = 0;
     bool reset = false;
     bool no_timestamps = false;
@@ -223,6 +225,10 @@ private:
     // sending
     ProbeConn* new_conn();
     void send(ProbeConn& c, uint8_t flags, uint32_t seq, uint32_t ack, uint32_t payload, bool syn_options);
+    // Half-closes an established connection (after its payload). A connection still in
+    // the accept queue stays there (CLOSE_WAIT); one the application took gets its own
+    // FIN when the application reads the end and closes: proof that it accepts.
+    void send_fin(ProbeConn& c);
     void send_syn(ProbeConn& c) { send(c, tcp::SYN, c.isn, 0, 0, true); }
     // RST+ACK for every sequence number the listener may expect; `again` repeats it.
     void send_rst(ProbeConn& c, bool again = false);
@@ -262,6 +268,7 @@ private:
     std::unique_ptr<LiveCapture> cap_;
     std::unique_ptr<MarkedRawSocket> raw_;
     std::unique_ptr<RstGuard> guard_;
+    std::unique_ptr<NeighbourResponder> responder_;  // --source-ip only
     std::unique_ptr<PcapngWriter> writer_;  // packets in memory, the file made at the end
     void describe_capture(const Analysis& a);
     int pcap_fd_ = -1, timeline_fd_ = -1;
@@ -333,7 +340,19 @@ void Prober::setup() {
     if (!(o_.max_wait_s > 0 && o_.max_wait_s <= 86400))
         throw UsageError("--max-wait must be more than 0 and at most 86400 seconds");
     route_ = find_route(o_.target, o_.interface);
+    std::optional<BorrowedSource> borrowed;
+    if (!o_.source_ip.empty()) {
+        const auto a = IpAddress::parse(o_.source_ip);
+        if (!a) throw UsageError("--source-ip " + o_.source_ip + ": not an IPv4 or IPv6 address");
+        borrowed = check_borrowed_source(*a, o_.target.addr, route_.iface);
+        route_.source = *a;
+    }
     require_probe_capabilities();
+    if (borrowed) {
+        responder_ = std::make_unique<NeighbourResponder>(*borrowed);
+        // Long enough for an owner on the link to answer; nothing is sent from the address before.
+        responder_->check_unused(0.5);
+    }
     cap_ = std::make_unique<LiveCapture>(route_.iface, o_.target);
     raw_ = std::make_unique<MarkedRawSocket>(o_.target.addr.family, kMark);
     sport_base_ = pick_port_range(route_.source, o_.max_connections);
@@ -347,8 +366,9 @@ void Prober::setup() {
         cap_->on_icmp_error([this](const IcmpError& e) { on_icmp(e); });
         RstFilter f{o_.target.addr, o_.target.port, sport_base_, uint16_t(sport_base_ + o_.max_connections - 1),
                     kMark};
-        guard_ = std::make_unique<RstGuard>(f, route_.source);
+        guard_ = std::make_unique<RstGuard>(f, route_.source, !borrowed);
         drop_privileges(o_.user);
+        if (responder_) responder_->start();  // after the drop: the thread holds no capability
     } catch (...) {
         remove_created();  // no empty output file left by a probe that never ran
         throw;
@@ -446,6 +466,15 @@ void Prober::send_rst(ProbeConn& c, bool again) {
     const uint8_t flags = isn ? (tcp::RST | tcp::ACK) : tcp::RST;
     send(c, flags, c.isn + 1, ack, 0, false);
     if (c.sent_payload) send(c, flags, c.isn + 1 + c.sent_payload, ack, 0, false);
+    if (c.sent_fin) send(c, flags, c.isn + 2 + c.sent_payload, ack, 0, false);
+}
+
+void Prober::send_fin(ProbeConn& c) {
+    auto* k = seen(c);
+    if (!k || !k->has(flowbit::server_isn) || c.sent_fin) return;
+    send(c, tcp::FIN | tcp::ACK, c.isn + 1 + c.sent_payload, k->server_isn + 1, 0, false);
+    c.sent_fin = true;
+    guard_->add_connection(c.sport, c.isn + 2 + c.sent_payload);
 }
 
 void Prober::complete(ProbeConn& c) {
@@ -748,15 +777,41 @@ void Prober::step_accept_queue() {
         }
         return established(c);
     };
+    // An application that keeps up empties the queue as fast as the probe fills it: each
+    // established connection is half-closed, and once the application has answered
+    // kAppKeepsUp of them with data or its own FIN (it accepted and read them) the step
+    // stops instead of spending the whole budget on a queue that never fills.
+    constexpr int kAppKeepsUp = 3;
+    std::vector<ProbeConn*> filled;
+    auto accepted = [&] {
+        int n = 0;
+        for (auto* c : filled)
+            if (auto* k = seen(*c); k && Flow::seen(k->app_proof)) ++n;
+        return n;
+    };
+    auto established_one = [&](ProbeConn* c) {
+        send_fin(*c);
+        filled.push_back(c);
+    };
     int queued = 0;
     while (!g_stop) {
+        if (const int n = accepted(); n >= kAppKeepsUp) {
+            notes_.push_back({"accept-queue-app-accepts",
+                              fmt::format("the application accepted {} of the {} connections the probe established "
+                                          "(it answered their FIN with data or its own FIN): it keeps up, so the "
+                                          "accept queue does not fill; stopped filling",
+                                          n, queued)});
+            break;
+        }
         ProbeConn* next = new_conn();
         if (!next) {
             notes_.push_back({"budget", fmt::format("connection budget ({}) reached after {} queued connections",
                                                     o_.max_connections, queued)});
             break;
         }
-        if (open_request(*next)) {
+        // `next`'s first SYN: answered, there is room.
+        send_syn(*next);
+        if (wait_until(now_ns() + drop_wait(), [&] { return answered(*next); })) {
             if (seen(*next)->has(flowbit::refused)) break;
             // The queue had room for `next`'s SYN, so `pending` fits too.
             if (!finish_pending(pending, now_ns() + 3 * drop_wait())) {
@@ -765,21 +820,53 @@ void Prober::step_accept_queue() {
                 break;
             }
             ++queued;
+            established_one(pending);
             pending = next;
             continue;
         }
-        // `next` was dropped: the queue is full (or the SYN queue is). Overflow it with the
-        // pending request, admitted while there was room, and watch what its ACK meets.
+        // No answer to `next`: the queue is full (or the SYN queue is, or the SYN was lost).
+        // `next`'s SYN is retried (a drop is proven by a retransmitted SYN meeting silence),
+        // then the queue is overflowed with the pending request, admitted while there was
+        // room, and what its final ACK meets shows the policy. The ACK must come before the
+        // pending request's second SYN-ACK retransmission is due (Linux sends at least two:
+        // tcp_synack_retries >= 2 but for a tuned host), or nothing after it can tell a dropped
+        // ACK from a taken one; over a long round trip the SYN tries would take longer, so the
+        // ACK then goes first and the remaining tries follow it.
         // (Flow pointers are looked up again after sending: the engine's pool may grow.)
         const Flow* k = seen(*pending);
         const double I = initial_rto();
+        const int64_t ack_by = k->answered() ? k->at(k->synack) + int64_t((3 * I - 0.25) * 1e9) : now_ns();
+        int tries = 1;
+        for (; tries < plan_.syn_tries && !g_stop && !answered(*next) && now_ns() + drop_wait() <= ack_by; ++tries) {
+            send_syn(*next);
+            wait_until(now_ns() + drop_wait(), [&] { return answered(*next); });
+        }
+        k = seen(*pending);
         const int n = k->timer_rtx;
         const double gap = nominal_gap(I, size_t(n));
         const int64_t last = k->answered() ? k->at(k->synack_last) : now_ns();
-        const int64_t deadline = std::max(now_ns(), last + int64_t((gap + overdue_margin(gap)) * 1e9)) + 3 * drop_wait();
         const unsigned synacks_before = k->synack_count;
-        complete(*pending);
+        if (!answered(*next)) complete(*pending);
         const int64_t ack_at = now_ns();
+        const int64_t deadline = std::max(ack_at, last + int64_t((gap + overdue_margin(gap)) * 1e9)) + 3 * drop_wait();
+        for (; tries < plan_.syn_tries && !g_stop && !answered(*next); ++tries) {
+            send_syn(*next);
+            wait_until(now_ns() + drop_wait(), [&] { return answered(*next); });
+        }
+        if (answered(*next) && !seen(*next)->has(flowbit::refused)) {
+            // A SYN of `next` was lost, not dropped: there is room, so `pending` is being
+            // established by the ACK just sent.
+            if (!finish_pending(pending, now_ns() + 3 * drop_wait())) {
+                notes_.push_back({"accept-queue-unexpected", "a request admitted while the queue had room was not "
+                                                             "established by its final ACK"});
+                break;
+            }
+            ++queued;
+            established_one(pending);
+            pending = next;
+            continue;
+        }
+        if (answered(*next)) break;  // refused
         wait_until(deadline, [&] {
             const Flow* kk = seen(*pending);
             return Flow::seen(kk->server_rst) || Flow::seen(kk->est_proof) ||
@@ -788,6 +875,7 @@ void Prober::step_accept_queue() {
         if (established(pending)) {
             // There was room after all (the drop was the SYN queue's): go on filling.
             ++queued;
+            established_one(pending);
             pending = new_conn();
             if (!pending || !open_request(*pending)) break;
             continue;
@@ -1015,7 +1103,7 @@ Analysis Prober::run() {
     rp.window = plan_.tcp.window;
     a.run.plan = std::move(rp);
     a.run.probe = RunInfo::ProbeOptions{route_.iface, o_.max_connections, o_.rate_pps, o_.max_wait_s,
-                                        o_.user,      o_.write_pcap,      o_.quiet};
+                                        o_.user,      o_.write_pcap,      o_.quiet,      o_.source_ip};
     a.run.expected_duration_s = expected_s_;
     a.source.steps = steps_;
     if (a.listeners.empty()) {

@@ -18,6 +18,7 @@ namespace lp {
 struct ProbeOptions {
     Endpoint target;
     std::string interface;      // empty: from the route
+    std::string source_ip;      // --source-ip: send from this address, not one of this host (src/probe/borrowed.hpp)
     std::string plan = "all";
     std::string write_pcap;     // -w: pcapng of everything sent and received
     std::string timeline;       // --timeline OUT (written by the probe: files are opened before the drop)

@@ -59,6 +59,7 @@ json run_json(const RunInfo& r) {
         options["user"] = r.probe->user;
         options["write"] = opt_str(r.probe->write);
         options["quiet"] = r.probe->quiet;
+        options["source_ip"] = opt_str(r.probe->source_ip);
     }
     json j = {{"tool", "listenprobe"},
               {"version", r.version},

@@ -60,7 +60,7 @@ lp::RunInfo probe_run() {
     r.duration_s = 4.56789;
     r.plan = lp::RunInfo::Plan{"quick", "/x/probes/quick.toml", "d", {"baseline", "syn-queue", "accept-queue"},
                                3, 64, 3, 1460, 7, 64240, true, true};
-    r.probe = lp::RunInfo::ProbeOptions{"lo", 256, 500, 200, "nobody", "", false};
+    r.probe = lp::RunInfo::ProbeOptions{"lo", 256, 500, 200, "nobody", "", false, ""};
     r.expected_duration_s = 6.04;
     return r;
 }
@@ -167,6 +167,7 @@ TEST_CASE("report json: the run object") {
     CHECK(o.at("user") == "nobody");
     CHECK(o.at("write").is_null());
     CHECK(o.at("quiet") == false);
+    CHECK(o.at("source_ip").is_null());
     const json& p = r.at("plan");
     CHECK(p.at("name") == "quick");
     CHECK(p.at("steps") == json{"baseline", "syn-queue", "accept-queue"});
