@@ -339,6 +339,7 @@ Analysis Engine::finish(const SourceInfo& source, std::optional<int64_t> end_ns)
         fx.t0 = a.t0_ns;
         fx.end = end;
         fx.untracked_accepts = lf.untracked_app;
+        fx.facts = &lf;
         a.listeners.push_back(models_[l].finish(fx));
     }
     std::erase_if(a.listeners, [](const ListenerVerdict& v) { return v.connections_total == 0; });

@@ -7,6 +7,7 @@
 
 #include "inference/evidence.hpp"
 #include "inference/schedule.hpp"
+#include "inference/stack.hpp"
 
 namespace lp {
 
@@ -233,6 +234,27 @@ ListenerVerdict ListenerModel::finish(const Finish& fx) {
     if (sc.loss.empty() && late_answer_)
         sc.loss = fmt::format("{} was answered only at a retransmitted SYN", who(*late_answer_));
     syn_.finish(sc, v);
+
+    // Which stack families fit the schedule, the overflow policy and the SYN-ACKs' shape.
+    StackInput si;
+    if (!v.gaps_s.empty()) {
+        si.initial = fit_initial(v.gaps_s);
+        si.gaps = fmt::format("{}s", fmt::join(v.gaps_s, "s, "));
+    }
+    si.retries = v.retries;
+    si.retries_at_least = v.retries_at_least;
+    si.on_full_ack = v.on_full_ack;
+    if (fx.facts) {
+        for (size_t k = 0; k < fx.facts->n_layouts; ++k) {
+            const auto& l = fx.facts->layouts[k];
+            si.layouts.push_back({layout_str(l.layout), l.count, fmt::format("{} at {}", who(Cite{l.client, l.t_ns, 0}),
+                                                                            at_time(l.t_ns, fx.t0))});
+        }
+        si.layouts_more = fx.facts->layouts_more;
+        si.ttl_max = fx.facts->synack_ttl_max;
+        if (fx.facts->synack_ttl_client) si.ttl_first = fx.facts->synack_ttl_client->str();
+    }
+    infer_stack(si, v);
 
     std::sort(kept_.begin(), kept_.end(), [](const Kept& a, const Kept& b) { return a.flow.ordinal < b.flow.ordinal; });
     v.fate_counts = fates_;

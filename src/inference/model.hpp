@@ -107,6 +107,7 @@ public:
         int64_t t0 = 0;
         int64_t end = 0;
         uint64_t untracked_accepts = 0;  // listener data or FIN on flows whose handshake was not tracked
+        const ListenerFacts* facts = nullptr;  // the tracker's wire facts (SYN-ACK layouts, TTL) for the stack verdict
     };
     ListenerVerdict finish(const Finish& fx);
 

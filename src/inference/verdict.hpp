@@ -10,6 +10,7 @@
 
 #include "inference/episode.hpp"
 #include "inference/names.hpp"
+#include "inference/stack.hpp"
 #include "segments/segment.hpp"
 #include "source/source.hpp"
 #include "tracker/event.hpp"
@@ -68,6 +69,8 @@ struct ListenerVerdict {
     std::optional<int> syn_queue_capacity;
     std::optional<int> syn_queue_capacity_at_least;
     std::optional<int> syn_queue_capacity_at_most;
+
+    std::optional<StackVerdict> stack;     // stack families consistent with the wire (src/inference/stack.hpp)
 
     std::vector<Warning> warnings;
     std::optional<NoAnswer> no_answer;     // probe: the port did not answer, and why

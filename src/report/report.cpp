@@ -171,6 +171,17 @@ json episode_json(const Episode& e, int64_t t0) {
 
 namespace {
 
+// The stack families consistent with the wire, or null (docs/contract.md, `stack`).
+json stack_json(const std::optional<StackVerdict>& s) {
+    if (!s) return nullptr;
+    json families = json::array();
+    for (const StackMatch& m : s->families) {
+        const StackTraits& t = stack_traits(m.family);
+        families.push_back({{"id", t.id}, {"name", t.name}, {"defaults", m.defaults}, {"notes", m.notes}});
+    }
+    return {{"families", std::move(families)}, {"evidence", s->evidence}};
+}
+
 // One listener of `listeners[]`; `connections` is left out when null.
 json listener_json(const ListenerVerdict& l, json connections, int64_t t0) {
     json warnings = json::array();
@@ -197,6 +208,7 @@ json listener_json(const ListenerVerdict& l, json connections, int64_t t0) {
          {{"capacity", opt_int(l.syn_queue_capacity)},
           {"capacity_at_least", opt_int(l.syn_queue_capacity_at_least)},
           {"capacity_at_most", opt_int(l.syn_queue_capacity_at_most)}}},
+        {"stack", stack_json(l.stack)},
         {"evidence", l.evidence},
         {"assumptions", l.assumptions},
         {"connections_total", l.connections_total},

@@ -26,7 +26,7 @@ using Style = Palette;
 
 // Which verdict an evidence line of the engine supports, from its first words
 // (src/inference: accept_queue.cpp, retries.cpp, syn_queue.cpp).
-enum class Group { accept_queue, on_full, synack, syncookies, syn_queue, other };
+enum class Group { accept_queue, on_full, synack, syncookies, syn_queue, stack, other };
 
 Group group_of(std::string_view e) {
     auto starts = [&](std::string_view p) { return e.starts_with(p); };
@@ -101,19 +101,18 @@ std::vector<Row> verdict_rows(const ListenerVerdict& l, const Style& st) {
                                 : l.on_full_ack == AckPolicy::rst ? "rst"
                                                                   : unknown;
         full.value = fmt::format("SYN {}, final ACK {}", syn, ack);
-        if (l.on_full_ack == AckPolicy::drop) full.implies = "tcp_abort_on_overflow=0";
-        if (l.on_full_ack == AckPolicy::rst) full.implies = "tcp_abort_on_overflow=1";
+        full.implies = ack_setting_text(l.stack, l.on_full_ack);
     }
     rows.push_back(std::move(full));
 
     Row rt{Group::synack, "SYN-ACK", "", "", {}, {}};
     if (l.retries) {
         rt.value = plural(uint64_t(*l.retries), "retransmission", "retransmissions");
-        rt.implies = fmt::format("tcp_synack_retries={} (or the listener's TCP_SYNCNT)", *l.retries);
+        rt.implies = retries_setting_text(l.stack, *l.retries);
     } else if (l.retries_at_least > 0) {
         rt.value = fmt::format("{}, at least {}", unknown,
                                plural(uint64_t(l.retries_at_least), "retransmission", "retransmissions"));
-        rt.implies = fmt::format("tcp_synack_retries >= {}", l.retries_at_least);
+        rt.implies = retries_setting_text(l.stack, l.retries_at_least, true);
     } else {
         rt.value = unknown;
     }
@@ -152,6 +151,28 @@ std::vector<Row> verdict_rows(const ListenerVerdict& l, const Style& st) {
             sq.implies = "limited by the backlog in effect (+1 from Linux 6.13)";
         rows.push_back(std::move(sq));
     }
+
+    Row sk{Group::stack, "stack", "", "", {}, {}};
+    if (l.stack) {
+        sk.value = stack_text(*l.stack);
+        // Notes that name a setting another row implies already (tcp_synack_retries=3) are not repeated.
+        for (const StackMatch& m : l.stack->families) {
+            std::vector<std::string> notes;
+            for (const std::string& n : m.notes) {
+                const std::string token = n.substr(0, n.find(' '));
+                const bool shown = std::any_of(rows.begin(), rows.end(), [&](const Row& r) {
+                    return !r.implies.empty() && r.implies.find(token) != std::string::npos;
+                });
+                if (!shown) notes.push_back(n);
+            }
+            if (!notes.empty())
+                sk.notes.push_back(fmt::format("{}: {}", stack_traits(m.family).name, fmt::join(notes, "; ")));
+        }
+        sk.evidence = l.stack->evidence;
+    } else {
+        sk.value = unknown;
+    }
+    rows.push_back(std::move(sk));
 
     if (l.rtt_s) rows.push_back(Row{Group::other, "RTT", fmt::format("{:.3f} ms", *l.rtt_s * 1000), "", {}, {}});
     return rows;
@@ -287,7 +308,7 @@ std::string listener_block(const Analysis& a, const ListenerVerdict& l, const Te
     b.assumptions = l.assumptions;
     b.warnings = l.warnings;
     for (const Episode& e : l.episodes) b.episodes.push_back(episode_line(e, a.t0_ns));
-    b.evidence_total = l.evidence.size();
+    b.evidence_total = l.evidence.size() + (l.stack ? l.stack->evidence.size() : 0);
     b.connections = l.connections.empty() ? 0 : l.connections_total;
 
     std::vector<std::string> lines;

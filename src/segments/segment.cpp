@@ -89,6 +89,19 @@ size_t EndpointHash::operator()(const Endpoint& e) const noexcept {
     return static_cast<size_t>(h);
 }
 
+std::string layout_str(uint64_t layout) {
+    static constexpr const char* kNames[16] = {"", "nop", "mss", "ws", "sok", "sack", "ts", "eol",
+                                               "?", "?", "?", "?", "?", "?", "?", "..."};
+    std::string o;
+    for (int n = 0; n < 16; ++n) {
+        const uint64_t c = (layout >> (4 * n)) & 0xF;
+        if (c == 0) break;
+        if (!o.empty()) o += ',';
+        o += kNames[c];
+    }
+    return o;
+}
+
 std::string flags_str(uint8_t f) {
     std::string s;
     if (f & tcp::SYN) s += 'S';

@@ -50,13 +50,36 @@ constexpr uint8_t FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10, UR
                   ECE = 0x40, CWR = 0x80;
 }
 
+// The options of a segment in wire order, as p0f and tcpdump write them ("mss,sok,ts,nop,ws"):
+// one 4-bit code per option from the low end of TcpOptions::layout, 0 ends the list.
+namespace optcode {
+inline constexpr uint8_t nop = 1, mss = 2, ws = 3, sok = 4, sack = 5, ts = 6, eol = 7,
+                         other = 8,  // any other kind (TFO, MD5, MPTCP, ...)
+                         more = 15;  // more options than the 15 kept
+inline constexpr int kMax = 15;
+}  // namespace optcode
+
 struct TcpOptions {
     std::optional<uint16_t> mss;
     std::optional<uint8_t> wscale;
     bool sack_ok = false;
     bool has_ts = false;
     uint32_t ts_val = 0, ts_ecr = 0;
+    uint64_t layout = 0;  // option codes in wire order (optcode::), 4 bits each, 0 ends
+
+    // Appends the next option's code (an EOL ends the list: nothing after it is kept).
+    void push_layout(uint8_t code) {
+        int n = 0;
+        while (n < 16 && ((layout >> (4 * n)) & 0xF) != 0) ++n;
+        if (n == 16) return;
+        const uint64_t last = n ? (layout >> (4 * (n - 1))) & 0xF : 0;
+        if (last == optcode::eol || last == optcode::more) return;
+        layout |= uint64_t(n == optcode::kMax ? optcode::more : code & 0xF) << (4 * n);
+    }
 };
+
+// "mss,sok,ts,nop,ws" (p0f's olayout names; "" without options).
+std::string layout_str(uint64_t layout);
 
 struct Segment {
     int64_t t_ns = 0;      // capture time in ns (pcap: since the Unix epoch; text: since midnight)

@@ -34,6 +34,7 @@ DecodeResult decode_tcp(const uint8_t* p, size_t caplen, size_t tcp_len_on_wire,
     // Options only as far as they were captured.
     const size_t opt_avail = (doff <= caplen ? doff : caplen) - 20;
     if (opt_avail > 0) parse_tcp_options(p + 20, opt_avail, out.opt);
+    if (doff > caplen) out.opt.push_layout(optcode::more);  // the layout is incomplete
     return DecodeResult::tcp;
 }
 
@@ -67,12 +68,23 @@ void parse_tcp_options(const uint8_t* p, size_t len, TcpOptions& opt) {
     size_t i = 0;
     while (i < len) {
         const uint8_t kind = p[i];
-        if (kind == 0) break;          // end of option list
-        if (kind == 1) { ++i; continue; }  // NOP
-        if (i + 1 >= len) break;
+        if (kind == 0) {  // end of option list
+            opt.push_layout(optcode::eol);
+            break;
+        }
+        if (kind == 1) {  // NOP
+            opt.push_layout(optcode::nop);
+            ++i;
+            continue;
+        }
+        if (i + 1 >= len || p[i + 1] < 2 || i + p[i + 1] > len) {
+            opt.push_layout(optcode::more);  // runs past the header: stop, keep what we have
+            break;
+        }
         const uint8_t olen = p[i + 1];
-        if (olen < 2 || i + olen > len) break;  // runs past the header: stop, keep what we have
         const uint8_t* v = p + i + 2;
+        opt.push_layout(kind == 2 ? optcode::mss : kind == 3 ? optcode::ws : kind == 4 ? optcode::sok
+                        : kind == 5 ? optcode::sack : kind == 8 ? optcode::ts : optcode::other);
         switch (kind) {
             case 2: if (olen == 4) opt.mss = be16(v); break;
             case 3: if (olen == 3) opt.wscale = v[0]; break;

@@ -180,6 +180,7 @@ struct RawTcp {
     bool has_seq = false, has_seq_end = false, has_ack = false, has_len = false;
     uint32_t seq = 0, seq_end = 0, ack = 0, len = 0;
     uint16_t win = 0;
+    uint8_t ttl = 0;  // from a -v header line ("ttl 64", "hlim 64"), 0 when not printed
     TcpOptions opt;
 };
 
@@ -263,22 +264,35 @@ bool parse_options(std::string_view s, TcpOptions& o) {
         std::string_view item = s.substr(0, comma);
         s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
         while (!item.empty() && is_space(item.front())) item.remove_prefix(1);
+        if (item.empty()) continue;
         if (consume(item, "mss ")) {
             uint16_t v = 0;
             if (!take_uint(item, v)) return false;
             o.mss = v;
+            o.push_layout(optcode::mss);
         } else if (consume(item, "wscale ")) {
             uint8_t v = 0;
             if (!take_uint(item, v)) return false;
             o.wscale = v;
+            o.push_layout(optcode::ws);
         } else if (item == "sackOK" || item.starts_with("sackOK[")) {
             o.sack_ok = true;
+            o.push_layout(optcode::sok);
         } else if (consume(item, "TS val ")) {
             uint32_t val = 0, ecr = 0;
             if (!take_uint(item, val) || !consume(item, " ecr ") || !take_uint(item, ecr)) return false;
             o.has_ts = true;
             o.ts_val = val;
             o.ts_ecr = ecr;
+            o.push_layout(optcode::ts);
+        } else if (item == "nop") {
+            o.push_layout(optcode::nop);
+        } else if (item == "eol") {
+            o.push_layout(optcode::eol);
+        } else if (item.starts_with("sack ")) {
+            o.push_layout(optcode::sack);
+        } else {
+            o.push_layout(optcode::other);
         }
     }
     return true;
@@ -361,6 +375,18 @@ bool is_v_tcp_header(std::string_view rest) {
     return rest.find("proto TCP (6)") != std::string_view::npos;
 }
 
+// The TTL (hop limit) a -v header prints ("(tos 0x0, ttl 64, id 0, ...)"), 0 when none.
+uint8_t v_header_ttl(std::string_view rest) {
+    for (std::string_view key : {std::string_view("ttl "), std::string_view("hlim ")}) {
+        const size_t at = rest.find(key);
+        if (at == std::string_view::npos || (at > 0 && rest[at - 1] != ' ' && rest[at - 1] != '(')) continue;
+        std::string_view v = rest.substr(at + key.size());
+        uint8_t ttl = 0;
+        if (take_uint(v, ttl)) return ttl;
+    }
+    return 0;
+}
+
 // ---------------------------------------------------------------- the source
 
 class TextSource final : public Source {
@@ -425,6 +451,7 @@ private:
     Bases* last_bases_ = nullptr;
     Numbers numbers_ = Numbers::undecided;
     std::optional<int64_t> pending_;  // time of a -v header whose TCP line comes next
+    uint8_t pending_ttl_ = 0;         // its TTL
     std::optional<int64_t> last_t_, max_t_;
     int64_t day_base_ = 0;
     uint64_t delivered_ = 0, untimed_ = 0, names_ = 0, too_long_ = 0, unknown_base_ = 0,
@@ -565,6 +592,7 @@ bool TextSource::handle(std::string_view line, Segment& out) {
         if (p == Parse::ok) return emit(raw, t, out);
         if (p == Parse::not_tcp && is_v_tcp_header(rest)) {
             pending_ = t;
+            pending_ttl_ = v_header_ttl(rest);
             return false;
         }
         if (p == Parse::names) ++names_;
@@ -574,7 +602,10 @@ bool TextSource::handle(std::string_view line, Segment& out) {
     if (pending_) {
         const int64_t t = *pending_;
         pending_.reset();
-        if (parse_tcp(line, raw) == Parse::ok) return emit(raw, t, out);
+        if (parse_tcp(line, raw) == Parse::ok) {
+            raw.ttl = pending_ttl_;
+            return emit(raw, t, out);
+        }
         info_.skipped += 2;  // the header and this line
         return false;
     }
@@ -675,6 +706,7 @@ bool TextSource::emit(const RawTcp& r, int64_t t, Segment& out) {
     out.seq_known = seq_known;
     out.flags = r.flags;
     out.window = r.win;
+    out.ttl = r.ttl;
     out.payload = r.has_len ? r.len : (r.has_seq_end ? r.seq_end - r.seq : 0);
     out.opt = r.opt;
     ++delivered_;

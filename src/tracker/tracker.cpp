@@ -8,7 +8,28 @@ Tracker::Tracker(Options o) : opt_(std::move(o)) {}
 
 namespace {
 constexpr int64_t kMs = 1'000'000;
+
+// The option layout and TTL of a request's first SYN-ACK: wire facts of the listener's stack.
+void note_synack_shape(ListenerFacts& L, const Flow& f, const Segment& s) {
+    bool kept = false;
+    for (size_t k = 0; k < L.n_layouts; ++k)
+        if (L.layouts[k].layout == s.opt.layout) {
+            ++L.layouts[k].count;
+            kept = true;
+            break;
+        }
+    if (!kept) {
+        if (L.n_layouts < ListenerFacts::kLayouts)
+            L.layouts[L.n_layouts++] = {s.opt.layout, 1, f.client, s.t_ns};
+        else
+            ++L.layouts_more;
+    }
+    if (s.ttl > L.synack_ttl_max) {
+        L.synack_ttl_max = s.ttl;
+        L.synack_ttl_client = f.client;
+    }
 }
+}  // namespace
 
 std::optional<uint32_t> Tracker::listener_index(const Endpoint& ep) const {
     auto it = listener_ids_.find(ep);
@@ -319,6 +340,7 @@ void Tracker::on_server(uint32_t i, Flow& f, const Segment& s, Result& r) {
                 if (auto rtt = f.rtt_ns(); rtt && f.syn_count == 1) L.rtt_ns = rtt;
             if ((f.has(flowbit::syn_wscale) && s.opt.wscale) || (f.has(flowbit::syn_sack) && s.opt.sack_ok))
                 L.options_honoured = true;
+            note_synack_shape(L, f, s);
             r.changes |= ch_synack;
             push(i, f, s, Dir::from_listener, EventKind::synack);
             return;

@@ -14,6 +14,7 @@
 //    RTT, whether the listener ever honoured window scale or SACK, whether any of
 //    its requests was retransmitted by its timer, and a counter of completions.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
@@ -37,6 +38,20 @@ struct ListenerFacts {
     bool options_honoured = false;   // a SYN-ACK carried window scale or SACK that its SYN offered
     bool retransmits = false;        // a timer-driven SYN-ACK retransmission was seen
     uint8_t most_rtx = 0;            // most timer-driven retransmissions of one request so far
+    // The option layouts of first SYN-ACKs (src/segments/segment.hpp, TcpOptions::layout): the
+    // first distinct ones, each with how many SYN-ACKs had it and the first that did.
+    struct Layout {
+        uint64_t layout = 0;
+        uint32_t count = 0;
+        Endpoint client;
+        int64_t t_ns = 0;
+    };
+    static constexpr size_t kLayouts = 4;
+    std::array<Layout, kLayouts> layouts{};
+    uint8_t n_layouts = 0;
+    uint32_t layouts_more = 0;       // first SYN-ACKs with a layout beyond those kept
+    uint8_t synack_ttl_max = 0;      // highest IPv4 TTL / IPv6 hop limit of a first SYN-ACK (0: not known)
+    std::optional<Endpoint> synack_ttl_client;  // the first SYN-ACK with it
     uint64_t midstream = 0;          // segments of flows whose handshake is not in the capture
     uint64_t untracked_app = 0;      // listener payload or FIN on such flows: the application accepts
     std::optional<int64_t> untracked_app_ns;

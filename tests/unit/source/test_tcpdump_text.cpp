@@ -600,3 +600,17 @@ TEST_CASE("tcpdump text: relative numbers made absolute") {
         CHECK(rel.info.notes.empty());
     }
 }
+
+TEST_CASE("option layout in order, and the TTL of a -v header") {
+    const Result r = read_text(
+        "09:00:00.000200 IP (tos 0x0, ttl 128, id 0, offset 0, flags [DF], proto TCP (6), length 52)\n"
+        "    10.88.0.2.8080 > 10.88.0.1.43000: Flags [S.], seq 555000, ack 3400000001, win 65535, "
+        "options [mss 1460,nop,wscale 8,nop,nop,sackOK], length 0\n"
+        "09:00:00.000300 IP 10.88.0.2.8080 > 10.88.0.1.43002: Flags [S.], seq 1, ack 2, win 5, "
+        "options [mss 1460,sackOK,TS val 1 ecr 2,nop,wscale 7], length 0\n");
+    REQUIRE(r.segs.size() == 2);
+    CHECK(r.segs[0].ttl == 128);
+    CHECK(lp::layout_str(r.segs[0].opt.layout) == "mss,nop,ws,nop,nop,sok");
+    CHECK(r.segs[1].ttl == 0);  // not printed without -v
+    CHECK(lp::layout_str(r.segs[1].opt.layout) == "mss,sok,ts,nop,ws");
+}
