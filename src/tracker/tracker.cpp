@@ -332,6 +332,17 @@ void Tracker::on_server(uint32_t i, Flow& f, const Segment& s, Result& r) {
             f.synack = t;
             f.synack_last = t;
             f.answered_syn = f.last_syn;
+            // Less than half a round trip after the client's latest SYN it cannot answer that
+            // SYN: it answers an earlier one. Within the answer window of the first SYN it is
+            // that SYN's answer; later, it is a timer retransmission whose first SYN-ACK the
+            // capture lacks (lost on the way), and its time says nothing of the schedule.
+            if (f.syn_count >= 2 && L.rtt_ns && Flow::seen(f.last_syn) && t >= f.last_syn &&
+                2 * int64_t(t - f.last_syn) * 1000 < *L.rtt_ns) {
+                if (f.syn_count == 2 && int64_t(t) * 1000 <= answer_window(f))
+                    f.answered_syn = 0;  // the first SYN began the flow
+                else
+                    f.bits |= flowbit::synack_missing;
+            }
             if (s.opt.has_ts) f.bits |= flowbit::synack_ts;
             if (s.opt.wscale) f.bits |= flowbit::synack_wscale;
             if (s.opt.sack_ok) f.bits |= flowbit::synack_sack;

@@ -265,6 +265,26 @@ TEST_CASE("retries: two exhausted requests confirm the larger count; a third wit
     CHECK(warned(v, "retries-some-fewer"));
 }
 
+TEST_CASE("a SYN-ACK too soon after the client's SYN retransmission is a timer one whose first was lost") {
+    // A 100 ms path: one request answered in 100 ms sets the round trip. Then a request whose
+    // first SYN-ACK was lost: the timer retransmission (1 s after it) arrives 44 ms after the
+    // client's own SYN retransmission, and the answer to that SYN 52 ms later. The 52 ms are
+    // not the listener's initial timeout (measured through the delay box at 1 % loss).
+    Trace t;
+    t.seg(0.0, 47000, true, tcp::SYN, 100, 0);
+    t.seg(0.100, 47000, false, tcp::SYN | tcp::ACK, 900, 101);
+    t.seg(0.201, 47000, true, tcp::RST | tcp::ACK, 101, 901);
+    t.seg(0.300, 47001, true, tcp::SYN, 200, 0);
+    t.seg(1.370, 47001, true, tcp::SYN, 200, 0);
+    t.seg(1.414, 47001, false, tcp::SYN | tcp::ACK, 800, 201);
+    t.seg(1.466, 47001, false, tcp::SYN | tcp::ACK, 800, 201);
+    t.seg(1.570, 47001, true, tcp::RST | tcp::ACK, 201, 801);
+    Analysis a = t.run(4.0);
+    const auto& v = a.listeners.at(0);
+    CHECK_FALSE(v.initial_rto_s);
+    CHECK(v.gaps_s.empty());
+}
+
 TEST_CASE("retries: a lone exhausted request is not enough when the capture shows loss") {
     Trace t;
     t.request(42020, 0.0, {1.01});
