@@ -14,7 +14,7 @@ client namespace, then checks:
     (run without --quiet), the run lasts no longer than expected and not much less
     (at most twice, plus 3 s), and `listenprobe plans` lists the plan.
 
-Usage: probe_matrix.py [--set ci|full|wan] [--only NAME] [--json OUT]
+Usage: probe_matrix.py [--set ci|full|wan] [--only NAME] [--repeat N] [--keep DIR] [--json OUT]
 (wan: the rows through the lab's delay box, RTT 20/100/300 ms; `make -f Makefile.helpers matrix`
 runs full and wan)
 Prints a table (truth vs verdict, wall time) and exits 1 if any row failed.
@@ -33,6 +33,7 @@ ROOT = Path(os.environ.get("LP_ROOT", Path(__file__).resolve().parents[2]))
 BUILD = Path(os.environ.get("LP_BUILD", ROOT / "build"))
 BIN = Path(os.environ.get("LP_BIN", BUILD / "listenprobe"))
 LABSH = ROOT / "lab" / "lab.sh"
+KEEP = None  # --keep DIR: each row's probe JSON is saved there
 
 
 def row(name, backlog, somaxconn=4096, abort=0, retries=2, cookies=1, max_syn=512, v6=False,
@@ -159,6 +160,8 @@ def run_row(r, idx):
             out = None
         else:
             out = json.loads(proc.stdout)
+            if KEEP:
+                (KEEP / f"{r['name']}.{idx}.json").write_text(proc.stdout)
         # Nothing left behind.
         tables = sh("ip", "netns", "exec", f"lp-{lab}-cli", "nft", "list", "tables", capture=True).stdout
         if "listenprobe" in tables:
@@ -275,6 +278,8 @@ def main():
     ap.add_argument("--set", choices=("ci", "full", "wan"), default="ci")
     ap.add_argument("--only")
     ap.add_argument("--json")
+    ap.add_argument("--keep", help="directory for each row's probe JSON (NAME.INDEX.json)")
+    ap.add_argument("--repeat", type=int, default=1, help="run each row this many times")
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("probe_matrix: needs root (network namespaces)", file=sys.stderr)
@@ -282,6 +287,11 @@ def main():
     rows = {"ci": CI_ROWS, "full": FULL_ROWS, "wan": WAN_ROWS}[a.set]
     if a.only:
         rows = [r for r in rows if a.only in r["name"]]
+    rows = [r for r in rows for _ in range(a.repeat)]
+    if a.keep:
+        global KEEP
+        KEEP = Path(a.keep)
+        KEEP.mkdir(parents=True, exist_ok=True)
     results = []
     keys = ["capacity", "backlog", "on_full.syn", "on_full.ack", "retries", "syncookies", "syn_queue"]
     print(f"{'row':<26} " + " ".join(f"{k:>16}" for k in keys) + "   wall  result")
