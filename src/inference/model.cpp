@@ -235,6 +235,52 @@ ListenerVerdict ListenerModel::finish(const Finish& fx) {
         sc.loss = fmt::format("{} was answered only at a retransmitted SYN", who(*late_answer_));
     syn_.finish(sc, v);
 
+    // With syncookies on overflow, Linux calls the SYN queue full at the backlog in effect
+    // (backlog + 1 from 6.13): the accept queue holds the SYN queue's capacity or one more.
+    // More held than that means someone took connections without a word on the wire (a
+    // proxy such as haproxy accepting everything, an application that reads nothing).
+    if (v.syncookies == CookieMode::on_overflow && v.syn_queue_capacity) {
+        const int s = *v.syn_queue_capacity;
+        const int held = v.capacity.value_or(v.capacity_at_least.value_or(0));
+        if (held > s + 1) {
+            v.capacity = v.capacity_at_least = v.backlog = std::nullopt;
+            std::erase_if(v.evidence, [](const std::string& e) { return e.starts_with("accept queue"); });
+            v.warnings.push_back(
+                {"listener-accepts-silently",
+                 fmt::format("the accept queue would hold at least {} connections, but the SYN queue's {} stateful "
+                             "requests with syncookies on prove a backlog of {} or {}: the application (or a proxy "
+                             "in front) accepts without sending anything, so the capacity is not measured",
+                             held, s, s - 1, s)});
+        }
+    }
+
+    // Every SYN-ACK with window 0: a SYN proxy answered for the listener (a Linux listener
+    // never advertises a closed window in its SYN-ACK, cookie or not). Its cookies, its
+    // silence and what its ACKs meet are the proxy's; the listener's queues sit behind it.
+    if (fx.facts && fx.facts->synack_win0 >= 2 && fx.facts->synack_win_open == 0 && fx.facts->later_win_open) {
+        const auto& F = *fx.facts;
+        v.capacity = v.capacity_at_least = v.capacity_at_most = v.backlog = std::nullopt;
+        v.on_full_syn = SynPolicy::unknown;
+        v.on_full_ack = AckPolicy::unknown;
+        v.retries = std::nullopt;
+        v.retries_at_least = 0;
+        v.initial_rto_s = std::nullopt;
+        v.gaps_s.clear();
+        v.syncookies = CookieMode::unknown;
+        v.syn_queue_capacity = v.syn_queue_capacity_at_least = v.syn_queue_capacity_at_most = std::nullopt;
+        v.evidence.clear();
+        v.assumptions.clear();
+        v.evidence.push_back(fmt::format("all {} first SYN-ACK(s) had window 0 (the first to {} at {}): a SYN proxy",
+                                         F.synack_win0, F.synack_win0_client ? F.synack_win0_client->str() : "?",
+                                         at_time(F.synack_win0_ns, fx.t0)));
+        v.warnings.push_back(
+            {"synproxy",
+             fmt::format("every SYN-ACK ({}) had window 0: a SYN proxy (nftables/iptables SYNPROXY) answers for the "
+                         "listener with its own syncookies and opens the real handshake behind it; the listener's "
+                         "queues, syncookies and retries are not seen from here",
+                         F.synack_win0)});
+    }
+
     // Which stack families fit the schedule, the overflow policy and the SYN-ACKs' shape.
     StackInput si;
     if (!v.gaps_s.empty()) {

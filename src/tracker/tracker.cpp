@@ -11,6 +11,14 @@ constexpr int64_t kMs = 1'000'000;
 
 // The option layout and TTL of a request's first SYN-ACK: wire facts of the listener's stack.
 void note_synack_shape(ListenerFacts& L, const Flow& f, const Segment& s) {
+    if (s.window == 0) {
+        if (!L.synack_win0++) {
+            L.synack_win0_client = f.client;
+            L.synack_win0_ns = s.t_ns;
+        }
+    } else {
+        ++L.synack_win_open;
+    }
     bool kept = false;
     for (size_t k = 0; k < L.n_layouts; ++k)
         if (L.layouts[k].layout == s.opt.layout) {
@@ -391,6 +399,7 @@ void Tracker::on_server(uint32_t i, Flow& f, const Segment& s, Result& r) {
         return;
     }
     // Established-side segments: they prove the listener created the connection.
+    if (s.window) L.later_win_open = true;
     const bool had_proof = Flow::seen(f.proof());
     if ((s.payload > 0 || (s.flags & tcp::FIN)) && !Flow::seen(f.app_proof)) {
         f.app_proof = t;

@@ -50,6 +50,13 @@ struct ListenerFacts {
     std::array<Layout, kLayouts> layouts{};
     uint8_t n_layouts = 0;
     uint32_t layouts_more = 0;       // first SYN-ACKs with a layout beyond those kept
+    // First SYN-ACKs with a zero window (a SYN proxy's cookie: nftables/iptables SYNPROXY
+    // answers with window 0 until the listener behind it has the connection) and without.
+    uint32_t synack_win0 = 0, synack_win_open = 0;
+    std::optional<Endpoint> synack_win0_client;
+    int64_t synack_win0_ns = 0;
+    bool later_win_open = false;     // a listener segment after the handshake had a window (the
+                                     // input shows windows: tcpdump text may leave them out)
     uint8_t synack_ttl_max = 0;      // highest IPv4 TTL / IPv6 hop limit of a first SYN-ACK (0: not known)
     std::optional<Endpoint> synack_ttl_client;  // the first SYN-ACK with it
     uint64_t midstream = 0;          // segments of flows whose handshake is not in the capture

@@ -285,6 +285,34 @@ TEST_CASE("a SYN-ACK too soon after the client's SYN retransmission is a timer o
     CHECK(v.gaps_s.empty());
 }
 
+TEST_CASE("SYN-ACKs with window 0 and a window later: a SYN proxy, whose cookies are not the listener's") {
+    // nftables synproxy: every SYN-ACK a cookie with window 0, never retransmitted; once the
+    // listener behind it has the connection, the proxy's window update (docs/middleboxes.md).
+    Trace t;
+    for (uint16_t i = 0; i < 4; ++i) {
+        const uint16_t p = uint16_t(48000 + i);
+        t.seg(0.01 * i, p, true, tcp::SYN, 100u * p, 0);
+        t.seg(0.01 * i + 0.0001, p, false, tcp::SYN | tcp::ACK, 9u * p, 100u * p + 1);
+        t.segs.back().window = 0;
+        t.seg(0.01 * i + 0.0002, p, true, tcp::ACK, 100u * p + 1, 9u * p + 1);
+        t.segs.back().window = 502;
+        t.seg(0.01 * i + 0.0003, p, false, tcp::ACK, 9u * p + 1, 100u * p + 1);
+        t.segs.back().window = 64240;
+    }
+    for (uint16_t i = 4; i < 12; ++i) {
+        const uint16_t p = uint16_t(48000 + i);
+        t.seg(0.01 * i, p, true, tcp::SYN, 100u * p, 0);
+        t.seg(0.01 * i + 0.0001, p, false, tcp::SYN | tcp::ACK, 9u * p, 100u * p + 1);
+        t.segs.back().window = 0;
+    }
+    Analysis a = t.run(8.0);
+    const auto& v = a.listeners.at(0);
+    CHECK(v.syncookies == CookieMode::unknown);
+    CHECK_FALSE(v.capacity);
+    CHECK_FALSE(v.syn_queue_capacity);
+    CHECK(std::any_of(v.warnings.begin(), v.warnings.end(), [](const Warning& w) { return w.code == "synproxy"; }));
+}
+
 TEST_CASE("retries: a lone exhausted request is not enough when the capture shows loss") {
     Trace t;
     t.request(42020, 0.0, {1.01});
