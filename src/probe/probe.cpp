@@ -789,39 +789,45 @@ void Prober::step_accept_queue() {
             if (auto* k = seen(*c); k && Flow::seen(k->app_proof)) ++n;
         return n;
     };
+    // `pending` is in the queue: half-close it and count it.
     auto established_one = [&](ProbeConn* c) {
         send_fin(*c);
         filled.push_back(c);
     };
-    int queued = 0;
+    // There was room for `next`, so `pending` fits too: establish it, go on with `next`.
+    auto advance = [&](ProbeConn* next) {
+        if (!finish_pending(pending, now_ns() + 3 * drop_wait())) {
+            notes_.push_back({"accept-queue-unexpected", "a request admitted while the queue had room was not "
+                                                         "established by its final ACK"});
+            return false;
+        }
+        established_one(pending);
+        pending = next;
+        return true;
+    };
     while (!g_stop) {
         if (const int n = accepted(); n >= kAppKeepsUp) {
             notes_.push_back({"accept-queue-app-accepts",
                               fmt::format("the application accepted {} of the {} connections the probe established "
                                           "(it answered their FIN with data or its own FIN): it keeps up, so the "
                                           "accept queue does not fill; stopped filling",
-                                          n, queued)});
+                                          n, filled.size())});
             break;
         }
         ProbeConn* next = new_conn();
         if (!next) {
             notes_.push_back({"budget", fmt::format("connection budget ({}) reached after {} queued connections",
-                                                    o_.max_connections, queued)});
+                                                    o_.max_connections, filled.size())});
             break;
         }
+        // One SYN of `next`, and the wait for its answer.
+        auto try_next = [&] {
+            send_syn(*next);
+            return wait_until(now_ns() + drop_wait(), [&] { return answered(*next); });
+        };
         // `next`'s first SYN: answered, there is room.
-        send_syn(*next);
-        if (wait_until(now_ns() + drop_wait(), [&] { return answered(*next); })) {
-            if (seen(*next)->has(flowbit::refused)) break;
-            // The queue had room for `next`'s SYN, so `pending` fits too.
-            if (!finish_pending(pending, now_ns() + 3 * drop_wait())) {
-                notes_.push_back({"accept-queue-unexpected", "a request admitted while the queue had room was not "
-                                                             "established by its final ACK"});
-                break;
-            }
-            ++queued;
-            established_one(pending);
-            pending = next;
+        if (try_next()) {
+            if (seen(*next)->has(flowbit::refused) || !advance(next)) break;
             continue;
         }
         // No answer to `next`: the queue is full (or the SYN queue is, or the SYN was lost).
@@ -837,10 +843,8 @@ void Prober::step_accept_queue() {
         const double I = initial_rto();
         const int64_t ack_by = k->answered() ? k->at(k->synack) + int64_t((3 * I - 0.25) * 1e9) : now_ns();
         int tries = 1;
-        for (; tries < plan_.syn_tries && !g_stop && !answered(*next) && now_ns() + drop_wait() <= ack_by; ++tries) {
-            send_syn(*next);
-            wait_until(now_ns() + drop_wait(), [&] { return answered(*next); });
-        }
+        for (; tries < plan_.syn_tries && !g_stop && !answered(*next) && now_ns() + drop_wait() <= ack_by; ++tries)
+            try_next();
         k = seen(*pending);
         const int n = k->timer_rtx;
         const double gap = nominal_gap(I, size_t(n));
@@ -849,21 +853,11 @@ void Prober::step_accept_queue() {
         if (!answered(*next)) complete(*pending);
         const int64_t ack_at = now_ns();
         const int64_t deadline = std::max(ack_at, last + int64_t((gap + overdue_margin(gap)) * 1e9)) + 3 * drop_wait();
-        for (; tries < plan_.syn_tries && !g_stop && !answered(*next); ++tries) {
-            send_syn(*next);
-            wait_until(now_ns() + drop_wait(), [&] { return answered(*next); });
-        }
+        for (; tries < plan_.syn_tries && !g_stop && !answered(*next); ++tries) try_next();
         if (answered(*next) && !seen(*next)->has(flowbit::refused)) {
             // A SYN of `next` was lost, not dropped: there is room, so `pending` is being
             // established by the ACK just sent.
-            if (!finish_pending(pending, now_ns() + 3 * drop_wait())) {
-                notes_.push_back({"accept-queue-unexpected", "a request admitted while the queue had room was not "
-                                                             "established by its final ACK"});
-                break;
-            }
-            ++queued;
-            established_one(pending);
-            pending = next;
+            if (!advance(next)) break;
             continue;
         }
         if (answered(*next)) break;  // refused
@@ -874,7 +868,6 @@ void Prober::step_accept_queue() {
         }, "accept-queue: final ACK sent to a full queue; waiting for RST, a SYN-ACK retransmission, or its absence");
         if (established(pending)) {
             // There was room after all (the drop was the SYN queue's): go on filling.
-            ++queued;
             established_one(pending);
             pending = new_conn();
             if (!pending || !open_request(*pending)) break;
