@@ -90,6 +90,9 @@ void Activity::flow(const Flow& f, const FlowState& st) {
             if (acked) ++bin(f.at(f.final_ack)).n.established;
             through = true;
             break;
+        case Entry::deferred:  // held back on purpose (TCP_DEFER_ACCEPT): no trouble, no delay
+            ++bin(f.at(f.rtx_last)).n.established;
+            break;
         case Entry::overflow_drop:
         case Entry::silent_drop:
             if (acked) {

@@ -237,6 +237,20 @@ void start_part(Ctx& c) {
     c.hold(c.q_from());
 }
 
+// A bare final ACK (no payload, no FIN) answered by a SYN-ACK retransmission that the
+// client ACKed again. It is deferred, not dropped on a full queue, when that cannot be a
+// full queue: its SYN found room and no other handshake completed before the ACK (Linux
+// 4.10 or later answers a SYN only while the accept queue has room, and only completions
+// fill it), or the listener is known to hold bare ACKs back (entry_part decides). TCP_DEFER_ACCEPT drops a bare ACK while its request
+// has had fewer timeouts than the defer period, resends the SYN-ACK at the period's end,
+// and takes the ACK that answers it (inet_csk_reqsk_queue / syn_ack_recalc, tcp_check_req).
+bool defer_shaped(const Flow& f, int n_before) {
+    if (n_before != 0 || f.has(flowbit::ack_data) || f.has(flowbit::synack_missing) || f.data_sends >= 2 ||
+        Flow::seen(f.server_rst) || !Flow::seen(f.rtx_last))
+        return false;
+    return Flow::seen(f.last_client) && f.last_client > f.rtx_last;  // ACKed again
+}
+
 void entry_part(Ctx& c) {
     const Flow& f = c.f;
     if (!Flow::seen(f.final_ack)) return;
@@ -285,6 +299,32 @@ void entry_part(Ctx& c) {
             e = Entry::strong;  // RST+ACK: the connection existed and was reset by its owner
     } else if (f.rtx_after_ack > 0) {
         e = Entry::overflow_drop;
+        if (f.rtx_after_ack == 1 && defer_shaped(f, n_before)) {
+            // Held back on purpose, or dropped on a full queue and taken at the next try: a
+            // second retransmission says full; none by its due time, or the listener showing
+            // the connection first, says it was taken at the client's answer to the first.
+            // Which of the two, only room at the ACK tells (or the listener known to defer).
+            const bool room = (f.has(flowbit::no_entry_between) && !c.k.old_kernel) || c.k.defers;
+            const double g = nominal_gap(c.I, f.timer_rtx);
+            const int64_t next_due = f.at(f.rtx_last) + ns(g + overdue_margin(g));
+            const bool taken = Flow::seen(f.proof()) && f.proof() > f.rtx_last;
+            st.done &= uint16_t(~done::held);
+            if ((taken || c.now >= next_due) && room) {
+                e = Entry::deferred;
+            } else if (c.final || (st.no_hold && (taken || c.now >= next_due))) {
+                if (room) e = Entry::unresolved;  // the capture ends before its story does
+            } else {
+                // Wait for its next retransmission's due time, then for other flows to show
+                // that the listener defers.
+                if (taken || c.now >= next_due)
+                    c.set(done::held);
+                else
+                    c.want(next_due);
+                c.hold(fa);
+                st.entry = Entry::pending;
+                return;
+            }
+        }
     } else if (Flow::seen(f.proof())) {
         e = Entry::strong;
     } else {
@@ -354,6 +394,16 @@ void entry_part(Ctx& c) {
             c.m.full_ack(c.cite(fa, f.at(f.last_client)), AckPolicy::unknown);
             if (!c.is(done::end)) c.qend(fa, fa);
             break;
+        case Entry::deferred: {
+            // It entered when the client's ACK of the retransmission arrived.
+            const int64_t lo = f.at(f.rtx_last), hi = std::max(lo, f.at(f.last_client));
+            c.m.entry(EntryClass::strong, lo, hi, c.cite(hi), false);
+            c.m.amax(lo, +1);
+            c.set(done::amax);
+            if (!c.is(done::end)) c.qend(hi, lo);
+            c.m.deferred(c.cite(fa, lo));
+            break;
+        }
         case Entry::unresolved:
             c.m.amax(fa, +1);
             c.set(done::amax);
@@ -418,7 +468,8 @@ void request_part(Ctx& c) {
     r.n = f.timer_rtx;
     r.gaps = timer_gaps(f);
     r.deadline = dl.value_or(c.now);
-    r.exhausted = dl && c.now >= *dl && !request_cut(f, *dl);
+    // A deferred request ended because the connection was created, whatever its retries.
+    r.exhausted = dl && c.now >= *dl && !request_cut(f, *dl) && c.st.entry != Entry::deferred;
     if (f.has(flowbit::synack_missing)) {
         r.loss = fmt::format("{} has SYN-ACK retransmissions without the first", f.client.str());
     } else if (c.lf.rtt_ns && f.syn_count == 1 && Flow::seen(f.answered_syn) &&
@@ -551,7 +602,8 @@ Fate fate_of(const Flow& f, const FlowState& st, bool port_open) {
         switch (st.entry) {
             case Entry::strong:
             case Entry::silent:
-            case Entry::room: return Fate::queued;
+            case Entry::room:
+            case Entry::deferred: return Fate::queued;
             case Entry::overflow_drop:
             case Entry::silent_drop: return Fate::ack_dropped;
             case Entry::overflow_rst: return Fate::reset_after_ack;
@@ -585,7 +637,12 @@ std::string fate_reason(const Flow& f, const FlowState& st, const Knowledge& k, 
             }
         case Fate::queued: {
             std::string r;
-            if (st.entry == Entry::room)
+            if (st.entry == Entry::deferred)
+                r = fmt::format("its bare final ACK at {} was held back although the queue had room (the listener "
+                                "defers accept: TCP_DEFER_ACCEPT) and the client's ACK of the SYN-ACK retransmitted at "
+                                "{} created it",
+                                T(f.final_ack), T(f.rtx_last));
+            else if (st.entry == Entry::room)
                 r = "its SYN was answered (the queue had room) and no other handshake completed before its final ACK";
             else if (st.entry == Entry::silent)
                 r = "a retransmitting (stateful) request fell silent after the final ACK";

@@ -45,6 +45,7 @@ struct Knowledge {
     bool cookies_always = false;    // proven: every SYN gets a cookie
     bool old_kernel = false;        // proven: answered SYNs do not mean room
     bool stateful_seen = false;     // some request was proven stateful (so not cookies-always)
+    bool defers = false;            // proven: bare final ACKs are held back (TCP_DEFER_ACCEPT)
     double I() const { return initial.value_or(3.0); }
 };
 
@@ -61,6 +62,8 @@ enum class Entry : uint8_t {
     late_rst,       // RST to a final ACK that came after the request had expired
     silent_drop,    // the final ACK and the client's data, sent again, met silence: no connection
                     // exists (a syncookie ACK dropped on a full queue, or one that found none)
+    deferred,       // entered at the client's ACK of the SYN-ACK retransmission: the bare final
+                    // ACK before it was held back on purpose (TCP_DEFER_ACCEPT), not by a full queue
 };
 
 namespace done {

@@ -120,6 +120,15 @@ void ListenerModel::old_kernel(const Cite& c) {
     }
 }
 
+void ListenerModel::deferred(const Cite& c) {
+    if (!deferred_first_ || c.t < deferred_first_->t) deferred_first_ = c;
+    ++deferred_;
+    if (!k_.defers) {
+        k_.defers = true;
+        ++version_;
+    }
+}
+
 void ListenerModel::gaps_seen(const std::vector<double>& gaps) {
     if (k_.initial || gaps.empty()) return;
     if (auto i = fit_initial(gaps)) {
@@ -254,6 +263,16 @@ ListenerVerdict ListenerModel::finish(const Finish& fx) {
         }
     }
 
+    if (deferred_ > 0)
+        v.warnings.push_back(
+            {"deferred-accept",
+             fmt::format("{} bare final ACK(s) were held back although the queue had room, and taken when the client "
+                         "ACKed the SYN-ACK retransmission (the first: {} at {}, retransmitted at {}): the listener "
+                         "defers accept until data arrives (TCP_DEFER_ACCEPT, nginx `deferred`); these are not "
+                         "overflows, and their retransmissions say nothing about tcp_synack_retries",
+                         deferred_, deferred_first_->client.str(), at_time(deferred_first_->t, fx.t0),
+                         at_time(deferred_first_->t2, fx.t0))});
+
     // Every SYN-ACK with window 0: a SYN proxy answered for the listener (a Linux listener
     // never advertises a closed window in its SYN-ACK, cookie or not). Its cookies, its
     // silence and what its ACKs meet are the proxy's; the listener's queues sit behind it.
@@ -317,7 +336,8 @@ ListenerVerdict ListenerModel::finish(const Finish& fx) {
         rc.fate = fate_of(f, k.st, open);
         rc.fate_reason = fate_reason(f, k.st, k_, open, fx.t0);
         rc.cookie = k.st.req == Req::cookie;
-        if (rc.fate == Fate::queued) rc.established_ns = f.at(f.final_ack);
+        if (rc.fate == Fate::queued)
+            rc.established_ns = k.st.entry == Entry::deferred ? f.at(f.rtx_last) : f.at(f.final_ack);
         if (rc.fate == Fate::ack_dropped && Flow::seen(f.proof())) rc.established_ns = f.at(f.last_client);
         ++v.fate_counts[size_t(rc.fate)];
         v.connections.push_back(std::move(rc));

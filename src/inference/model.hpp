@@ -75,6 +75,9 @@ public:
     void request(Retries::Request r, uint32_t slot);
     void accepts(const Cite& c) { accept_.accepts(c); }
     void old_kernel(const Cite& c);
+    // A bare final ACK held back on purpose and taken at the client's next ACK (c.t the
+    // final ACK, c.t2 the SYN-ACK retransmission): the listener defers accept.
+    void deferred(const Cite& c);
     void spoiled() { ++spoiled_; }
     void answered() { ++answered_; }
     void refused() { ++refused_; }
@@ -183,7 +186,8 @@ private:
     AcceptQueue accept_;
     SynQueue syn_;
     Retries retries_;
-    uint64_t spoiled_ = 0, answered_ = 0, refused_ = 0, silent_ = 0;
+    uint64_t spoiled_ = 0, answered_ = 0, refused_ = 0, silent_ = 0, deferred_ = 0;
+    std::optional<Cite> deferred_first_;
     std::array<uint64_t, kFates> fates_{};
     std::vector<Kept> kept_;
     std::optional<Cite> late_answer_;

@@ -40,6 +40,7 @@ inline constexpr uint32_t no_entry_between = 1u << 15; // no other handshake com
 inline constexpr uint32_t midstream = 1u << 16;        // no handshake seen: the capture began later
 inline constexpr uint32_t client_synack = 1u << 17;    // the client side sent SYN+ACK (not ours)
 inline constexpr uint32_t began_syn = 1u << 18;        // the flow's first segment was the client's SYN
+inline constexpr uint32_t ack_data = 1u << 19;         // the final ACK carried payload or FIN (not a bare ACK)
 }  // namespace flowbit
 
 struct Flow {

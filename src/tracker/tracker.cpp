@@ -267,6 +267,7 @@ void Tracker::on_client(uint32_t i, Flow& f, const Segment& s, Result& r) {
         if (f.has(flowbit::server_isn) && !Flow::seen(f.final_ack) && s.ack == f.server_isn + 1) {
             f.final_ack = t;
             r.changes |= ch_final_ack;
+            if (s.payload > 0 || (s.flags & tcp::FIN)) f.bits |= flowbit::ack_data;
             if (!f.answered()) f.bits |= flowbit::synack_missing;
             if (Flow::seen(f.answered_syn)) {
                 if (L.completions == f.cand_at_syn) f.bits |= flowbit::no_entry_between;

@@ -191,6 +191,7 @@ class Case:
     def start_nginx(self, step):
         port, backlog = step.get("port", 8081), step["backlog"]
         addr = step.get("addr", SRV_V4)
+        params = step.get("params", "")  # more listen parameters, e.g. "deferred"
         prefix = self.work / "nginx"
         for d in ("", "tmp", "logs"):
             (prefix / d).mkdir(exist_ok=True)
@@ -209,7 +210,7 @@ http {{
     scgi_temp_path {prefix}/tmp/scgi;
     keepalive_timeout 0;
     server {{
-        listen {addr}:{port} backlog={backlog};
+        listen {addr}:{port} {params} backlog={backlog};
         location / {{ default_type text/plain; return 200 "ok\\n"; }}
     }}
 }}
@@ -228,7 +229,7 @@ http {{
             return False
         self.wait_until("exactly one nginx worker", worker, 10)
         self.pids["nginx"] = p.pid
-        self.log(f"nginx master {p.pid}, worker {self.pids['nginx-worker']}, listen {addr}:{port} backlog={backlog}")
+        self.log(f"nginx master {p.pid}, worker {self.pids['nginx-worker']}, listen {addr}:{port} {params} backlog={backlog}")
 
     def start_pyhttp(self, step):
         port, addr = step.get("port", 8081), step.get("addr", SRV_V4)

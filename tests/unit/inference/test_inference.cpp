@@ -47,16 +47,104 @@ TEST_CASE("a final ACK followed by a timer SYN-ACK retransmission is ack-dropped
     t.seg(0.002, 40000, true, tcp::ACK, 101, 901);
     t.seg(1.001, 40000, false, tcp::SYN | tcp::ACK, 900, 101);
     t.seg(1.002, 40000, true, tcp::ACK, 101, 901);
+    t.seg(3.001, 40000, false, tcp::SYN | tcp::ACK, 900, 101);
+    t.seg(3.002, 40000, true, tcp::ACK, 101, 901);
     Analysis a = t.run();
     REQUIRE(a.listeners.size() == 1);
     CHECK(conn(a, 40000)->fate == Fate::ack_dropped);
     CHECK(a.listeners[0].on_full_ack == AckPolicy::drop);
     CHECK_FALSE(a.listeners[0].retries);             // the capture ends right after: not exhausted
-    CHECK(a.listeners[0].retries_at_least == 1);
+    CHECK(a.listeners[0].retries_at_least == 2);
     CHECK(*a.listeners[0].capacity_at_most == 2);
-    // Its SYN was answered and nothing else completed, yet its ACK overflowed: this listener
-    // answers SYNs with a full queue (an older kernel), so answered SYNs prove no room.
+    // Its SYN was answered and nothing else completed, yet its ACK overflowed twice: this
+    // listener answers SYNs with a full queue (an older kernel), so answered SYNs prove no room.
     CHECK(warned(a.listeners[0], "syn-answered-when-full"));
+    CHECK_FALSE(warned(a.listeners[0], "deferred-accept"));
+}
+
+TEST_CASE("one retransmission after a bare final ACK whose SYN found room: deferred accept or an old kernel") {
+    // The capture ends before the next retransmission was due: either is possible.
+    Trace t;
+    t.handshake(-0.2, 39998);
+    t.seg(0.000, 40000, true, tcp::SYN, 100, 0);
+    t.seg(0.001, 40000, false, tcp::SYN | tcp::ACK, 900, 101);
+    t.seg(0.002, 40000, true, tcp::ACK, 101, 901);
+    t.seg(1.001, 40000, false, tcp::SYN | tcp::ACK, 900, 101);
+    t.seg(1.002, 40000, true, tcp::ACK, 101, 901);
+    Analysis a = t.run();
+    REQUIRE(a.listeners.size() == 1);
+    CHECK(conn(a, 40000)->fate == Fate::unknown);
+    CHECK(a.listeners[0].on_full_ack == AckPolicy::unknown);
+    CHECK(a.listeners[0].episodes.empty());
+    CHECK_FALSE(warned(a.listeners[0], "syn-answered-when-full"));
+}
+
+namespace {
+// Data-less clients of a TCP_DEFER_ACCEPT listener (nginx `deferred`: one retransmission),
+// as captured in the lab (captures/defer-bare-clients.pcap): the bare final ACK is held
+// back, the SYN-ACK resent a second later, its ACK creates the connection; the listener
+// closes it after the client's FIN 3 s later. `first` the port of the first; `burst`: all
+// handshakes interleaved (no completion-free window for the later ones).
+void defer_clients(Trace& t, uint16_t first, int n, bool burst, bool data_in_ack = false) {
+    for (int i = 0; i < n; ++i) {
+        const uint16_t p = uint16_t(first + i);
+        const double b = burst ? 0.0001 * i : 0.1 * i;
+        const uint32_t isn = 1000u * p, sisn = 7000u * p;
+        t.seg(b, p, true, tcp::SYN, isn, 0);
+        t.seg(b + 0.00005, p, false, tcp::SYN | tcp::ACK, sisn, isn + 1);
+    }
+    for (int i = 0; i < n; ++i) {
+        const uint16_t p = uint16_t(first + i);
+        const double b = burst ? 0.0001 * n + 0.0001 * i : 0.1 * i;
+        const uint32_t isn = 1000u * p, sisn = 7000u * p;
+        t.seg(b + 0.0001, p, true, tcp::ACK | (data_in_ack ? tcp::PSH : 0), isn + 1, sisn + 1, data_in_ack ? 1 : 0);
+    }
+    for (int i = 0; i < n; ++i) {
+        const uint16_t p = uint16_t(first + i);
+        const double b = (burst ? 0.0001 * i : 0.1 * i) + 1.01;
+        const uint32_t isn = 1000u * p, sisn = 7000u * p;
+        t.seg(b, p, false, tcp::SYN | tcp::ACK, sisn, isn + 1);
+        t.seg(b + 0.0001, p, true, tcp::ACK, isn + 1, sisn + 1);
+    }
+    for (int i = 0; i < n; ++i) {
+        const uint16_t p = uint16_t(first + i);
+        const double b = (burst ? 0.0001 * i : 0.1 * i) + 4.2;
+        const uint32_t isn = 1000u * p, sisn = 7000u * p;
+        t.seg(b, p, true, tcp::FIN | tcp::ACK, isn + 1, sisn + 1);
+        t.seg(b + 0.0003, p, false, tcp::FIN | tcp::ACK, sisn + 1, isn + 2);
+    }
+}
+}  // namespace
+
+TEST_CASE("bare final ACKs held back and taken at the retransmission's ACK are deferred, not overflows") {
+    for (bool burst : {false, true}) {
+        CAPTURE(burst);
+        Trace t;
+        defer_clients(t, 40000, 3, burst);
+        Analysis a = t.run();
+        REQUIRE(a.listeners.size() == 1);
+        const ListenerVerdict& l = a.listeners[0];
+        for (uint16_t p = 40000; p < 40003; ++p) {
+            CAPTURE(p);
+            CHECK(conn(a, p)->fate == Fate::queued);
+            CHECK(conn(a, p)->fate_reason.find("TCP_DEFER_ACCEPT") != std::string::npos);
+        }
+        CHECK(warned(l, "deferred-accept"));
+        CHECK(l.episodes.empty());
+        CHECK(l.on_full_ack == AckPolicy::unknown);
+        CHECK_FALSE(l.retries);  // the schedule ended because the connection was created
+        CHECK(l.retries_at_least == 1);
+        CHECK_FALSE(warned(l, "syn-answered-when-full"));
+    }
+}
+
+TEST_CASE("a final ACK with data is never held back by TCP_DEFER_ACCEPT: its drop is an overflow") {
+    Trace t;
+    defer_clients(t, 40000, 1, false, true);
+    Analysis a = t.run();
+    REQUIRE(a.listeners.size() == 1);
+    CHECK(conn(a, 40000)->fate == Fate::ack_dropped);
+    CHECK_FALSE(warned(a.listeners[0], "deferred-accept"));
 }
 
 TEST_CASE("RST right after the final ACK is reset-after-ack; a late one is not") {
