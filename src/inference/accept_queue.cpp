@@ -33,7 +33,11 @@ void AcceptQueue::full_ack(int a_max, const Cite& c, AckPolicy how) {
     }
 }
 
-void AcceptQueue::syn_drop(int a_max, int q_max, const Cite& c) {
+void AcceptQueue::syn_drop(int a_max, int q_max, const Cite& c, bool after_room) {
+    if (after_room) {
+        if (q_max <= 0 && !split_) split_ = c;
+        if (q_max > 0 && !split_cookie_) split_cookie_ = c;
+    }
     if (q_max <= 0)
         drop_q0_.add(a_max, c);
     else if (q_max == 1)
@@ -130,10 +134,25 @@ void AcceptQueue::finish(const Context& cx, ListenerVerdict& v) const {
         if (!drop_q1_.empty()) first_full = std::min(first_full, drop_q1_.first_t());
     }
 
+    if (best) v.full_at_most = best->value;
     if (syn_policy) {
         v.on_full_syn = SynPolicy::drop;
         v.evidence.push_back(fmt::format("SYN dropped while the accept queue was full: {} at {}", who(*syn_policy),
                                          at_time(syn_policy->t, t0)));
+    }
+
+    // ---- several accept queues (an SO_REUSEPORT group): each SYN hashed to one ----
+    const std::optional<Cite> split = split_ ? split_ : cx.cookies_on ? split_cookie_ : std::nullopt;
+    if (split && !old_kernel_) {
+        v.several_queues = true;
+        warn("reuseport-group",
+             fmt::format("{} at {} met a full accept queue although the SYN of another client was answered (room) "
+                         "shortly before and no handshake completed in between: one queue cannot do that, so several "
+                         "listening sockets share the port (SO_REUSEPORT, e.g. nginx `reuseport` with several "
+                         "workers) and each SYN is hashed to one of them; the counts the capture shows are sums over "
+                         "sockets, so no accept-queue or SYN-queue capacity is given",
+                         who(*split), at_time(split->t2 ? split->t2 : split->t, t0)));
+        return;
     }
 
     // ---- the application takes connections: only upper bounds hold ----
@@ -157,6 +176,10 @@ void AcceptQueue::finish(const Context& cx, ListenerVerdict& v) const {
                                at_time(last_lo_room_, t0), at_time(first_full, t0));
     }
     const bool accepting = took.has_value() || cx.untracked_accepts > 0;
+    // Room after a full moment without a word from the application: it accepted silently, or
+    // the later connection went to another socket of the port.
+    if (took && !accepts_ && !cx.untracked_accepts)
+        took_why += " (the application took one silently, or the port has several listening sockets: SO_REUSEPORT)";
 
     // ---- lower bound: room moments, while nothing leaves ----
     const LowerCount& low = old_kernel_ ? strong_ : all_;

@@ -48,7 +48,16 @@ public:
     // A final ACK that met a full queue (c.t), with A_MAX then.
     void full_ack(int a_max, const Cite& c, AckPolicy how);
     // A client SYN that met silence (c.t, and c.t2 for a second one), with the counts then.
-    void syn_drop(int a_max, int q_max, const Cite& c);
+    // after_room: the second SYN came after another flow's SYN found room, with no
+    // completion in between; then, when the drop was the accept queue's (no request pending,
+    // or syncookies on), the port has several accept queues.
+    void syn_drop(int a_max, int q_max, const Cite& c, bool after_room = false);
+    // A final ACK that met a full queue after another flow's SYN found room, with no
+    // completion in between: on Linux 4.10+ one accept queue cannot go from room to full
+    // without an entry, so the port has several (an SO_REUSEPORT group).
+    void split(const Cite& c) {
+        if (!split_) split_ = c;
+    }
     void accepts(const Cite& c) {
         if (!accepts_) accepts_ = c;
     }
@@ -76,6 +85,7 @@ private:
     uint64_t rst_n_ = 0, drop_n_ = 0;
     Cite rst_ex_, drop_ex_;
     std::optional<Cite> accepts_, old_kernel_, after_overflow_;
+    std::optional<Cite> split_, split_cookie_;  // split_cookie_: a SYN drop that proves it with cookies on
 };
 
 }  // namespace lp

@@ -128,8 +128,28 @@ struct Ctx {
     }
 };
 
+// Two SYNs of a flow never answered, each after another flow's SYN found room with no
+// completion since (the tracker's syn2_after_room): a moment its queue was full while
+// another had room, asked about once the silence is long enough (they may come late, when
+// the probe looks for a second queue: Prober::check_split).
+void split_part(Ctx& c) {
+    const Flow& f = c.f;
+    if (c.is(done::split) || !f.has(flowbit::syn2_after_room) || f.answered() || f.has(flowbit::refused) ||
+        c.st.spoiled)
+        return;
+    const int64_t tl = f.at(f.last_syn);
+    if (c.now >= tl + c.window() || c.final) {
+        c.m.syn_drop(c.cite(tl), true);
+        c.set(done::split);
+    } else {
+        c.want(tl + c.window());
+        c.hold(tl);
+    }
+}
+
 void syn_drop_part(Ctx& c) {
     const Flow& f = c.f;
+    split_part(c);
     if (c.is(done::syn_drop)) return;
     if (!f.has(flowbit::began_syn) || f.has(flowbit::midstream)) {
         c.set(done::syn_drop);
@@ -375,12 +395,14 @@ void entry_part(Ctx& c) {
             break;
         }
         case Entry::overflow_drop:
+            if (f.has(flowbit::ack_after_room)) c.m.split(c.cite(fa));
             c.m.full_ack(c.cite(fa, Flow::seen(f.rtx_last) ? f.at(f.rtx_last) : fa), AckPolicy::drop);
             if (f.has(flowbit::no_entry_between)) c.m.old_kernel(c.cite(fa));
             c.m.amax(fa, +1);
             c.set(done::amax);
             break;
         case Entry::overflow_rst:
+            if (f.has(flowbit::ack_after_room)) c.m.split(c.cite(fa));
             c.m.full_ack(c.cite(fa, f.at(f.server_rst)), AckPolicy::rst);
             if (f.has(flowbit::no_entry_between)) c.m.old_kernel(c.cite(fa));
             if (!c.is(done::end)) c.qend(f.at(f.server_rst), f.at(f.server_rst) - c.rtt);
@@ -683,10 +705,12 @@ std::string fate_reason(const Flow& f, const FlowState& st, const Knowledge& k, 
 }
 
 void mark_probe_resets(ListenerVerdict& v, const std::function<const char*(const Endpoint&)>& step_of, int64_t t0) {
+    uint64_t bare = 0;  // the probe's own bare RSTs (behind a SYN proxy) taken for a kernel's
     for (ReportedConnection& c : v.connections) {
-        if (c.fate != Fate::half_open) continue;
+        if (c.fate != Fate::half_open && c.fate != Fate::reset_by_client) continue;
         const char* step = step_of(c.client);
         if (!step) continue;
+        if (c.fate == Fate::reset_by_client) ++bare;
         std::optional<int64_t> synack, rst;
         int rtx = 0;
         for (const Event& e : c.events) {
@@ -703,11 +727,13 @@ void mark_probe_resets(ListenerVerdict& v, const std::function<const char*(const
                                "nothing about syncookies or retries", double(*rst - *synack) / 1e6);
         else
             why += ", before any SYN-ACK retransmission";
-        --v.fate_counts[size_t(Fate::half_open)];
+        --v.fate_counts[size_t(c.fate)];
         ++v.fate_counts[size_t(Fate::probe_reset)];
         c.fate = Fate::probe_reset;
         c.fate_reason = std::move(why);
     }
+    if (bare && v.fate_counts[size_t(Fate::reset_by_client)] == 0)
+        std::erase_if(v.warnings, [](const Warning& w) { return w.code == "prober-kernel-rst"; });
 }
 
 }  // namespace lp

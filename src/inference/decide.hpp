@@ -82,6 +82,7 @@ inline constexpr uint16_t held = 1u << 11;     // waits for something the listen
 inline constexpr uint16_t finished = 1u << 12; // nothing more to decide: the flow may be released
 inline constexpr uint16_t cookie_at_s = 1u << 13;  // the cookie's moment was asked about
 inline constexpr uint16_t syn_silent = 1u << 14;   // its SYNs met silence long enough to be a moment
+inline constexpr uint16_t split = 1u << 15;        // its SYNs after another's room were asked about
 }  // namespace done
 
 inline constexpr int32_t kNoSlot = INT32_MAX;

@@ -60,8 +60,9 @@ void ListenerModel::settle_conditional(uint32_t slot, bool unresolved, int64_t e
     cd.at = entered_by;
 }
 
-void ListenerModel::syn_drop(const Cite& c) {
+void ListenerModel::syn_drop(const Cite& c, bool after_room) {
     const uint32_t ref = new_query(QKind::syn_drop, c, c.t2 ? 2 : 1);
+    queries_[ref].after_room = after_room;
     ledger_.query(c.t, ref);
     if (c.t2) ledger_.query(c.t2, ref);
 }
@@ -150,7 +151,7 @@ void ListenerModel::answer(uint32_t ref, const Ledger::Values& v) {
         case QKind::full_ack_rst: accept_.full_ack(q.a, q.cite, AckPolicy::rst); break;
         case QKind::full_ack_silent: accept_.full_ack(q.a, q.cite, AckPolicy::unknown); break;
         case QKind::syn_drop:
-            accept_.syn_drop(q.a, q.q, q.cite);
+            accept_.syn_drop(q.a, q.q, q.cite, q.after_room);
             syn_.syn_drop(q.a, q.q, q.cite);
             break;
         case QKind::cookie: syn_.cookie(v.q_max, q.cite, q.why); break;
@@ -243,6 +244,39 @@ ListenerVerdict ListenerModel::finish(const Finish& fx) {
     if (sc.loss.empty() && late_answer_)
         sc.loss = fmt::format("{} was answered only at a retransmitted SYN", who(*late_answer_));
     syn_.finish(sc, v);
+    // With syncookies on overflow one socket's SYN queue is full at its backlog (+ 1 from
+    // 6.13), so its accept queue holds S or S + 1: a queue seen full with fewer than S in
+    // the whole port means the S stateful requests were spread over several sockets.
+    if (!v.several_queues && v.syncookies == CookieMode::on_overflow && v.syn_queue_capacity && v.full_at_most &&
+        *v.full_at_most < *v.syn_queue_capacity) {
+        v.several_queues = true;
+        v.capacity = v.capacity_at_least = v.backlog = std::nullopt;
+        std::erase_if(v.evidence, [](const std::string& e) { return e.starts_with("accept queue held at least"); });
+        v.warnings.push_back(
+            {"reuseport-group",
+             fmt::format("the SYN queue held {} stateful requests before syncookies, but an accept queue was full "
+                         "with at most {} connections in the whole port: one socket's SYN queue holds its backlog "
+                         "(+1), no more than its accept queue, so several listening sockets share the port "
+                         "(SO_REUSEPORT) and the SYN-queue count is their sum; no SYN-queue capacity is given",
+                         *v.syn_queue_capacity, *v.full_at_most)});
+    }
+    // Several accept queues behind the port: every count above is a sum over sockets.
+    if (v.several_queues) {
+        v.syn_queue_capacity = v.syn_queue_capacity_at_least = v.syn_queue_capacity_at_most = std::nullopt;
+        std::erase_if(v.evidence, [](const std::string& e) { return e.starts_with("SYN queue"); });
+    }
+    // Maybe several (a cookie before a stateful admission with no loss seen): the accept
+    // queue's lower bound may be a sum too; the upper bound from a full moment still holds
+    // for the queue that was full.
+    if (v.queues_blurred && (v.capacity || v.capacity_at_least)) {
+        if (v.capacity) v.capacity_at_most = std::min(v.capacity_at_most.value_or(*v.capacity), *v.capacity);
+        v.capacity = v.capacity_at_least = v.backlog = std::nullopt;
+        std::erase_if(v.evidence, [](const std::string& e) { return e.starts_with("accept queue held at least"); });
+        for (auto& w : v.warnings)
+            if (w.code == "syn-queue-boundary-blurred")
+                w.message += "; with several queues the accept queue's count is a sum too, so only its upper bound "
+                             "is given";
+    }
 
     // With syncookies on overflow, Linux calls the SYN queue full at the backlog in effect
     // (backlog + 1 from 6.13): the accept queue holds the SYN queue's capacity or one more.

@@ -58,7 +58,13 @@ public:
     // SYN queue holds (at least capacity - 1), i.e. if the capacity exceeds Q_MAX + 1.
     // `room_rule`: the bound from A_MAX holds (not an older kernel that answers SYNs when full).
     void settle_conditional(uint32_t slot, bool unresolved, int64_t entered_by, bool room_rule, bool stateful_rule);
-    void syn_drop(const Cite& c);  // c.t, and c.t2 when two SYNs met silence
+    // c.t, and c.t2 when two SYNs met silence; `after_room`: they came after another flow's
+    // SYN found room with no completion in between (a split, if the drop was the accept
+    // queue's).
+    void syn_drop(const Cite& c, bool after_room = false);
+    // A final ACK that met a full queue after another flow's SYN found room, with no
+    // completion in between: one accept queue cannot do that (SO_REUSEPORT group).
+    void split(const Cite& c) { accept_.split(c); }
     void cookie(const Cite& c, CookieWhy why, bool ask_moment);
     void admission(const Cite& c);
     void stateful(const Cite& c) {
@@ -123,6 +129,7 @@ private:
         int a = 0, q = 0;       // the largest counts over its sub-queries
         Cite cite;
         uint32_t request = 0;   // crowd: index into requests_
+        bool after_room = false;  // syn_drop: its second SYN came after room, no completion between
     };
     uint32_t new_query(QKind k, const Cite& c, uint8_t parts);
     // A free slot of `pool` (reused from `free`, else appended), reset to T{}.

@@ -76,6 +76,7 @@ void SynQueue::finish(const Context& cx, ListenerVerdict& v) const {
 
     std::optional<int> upper;
     Cite upper_cite;
+    bool no_lower = false;  // the stateful count is not a bound on one queue
     // A stateful request whose SYN-ACK retransmissions were all lost looks like a cookie
     // that was never retransmitted; with cookies off, a SYN dropped with room in the accept
     // queue says the opposite. Only a cookie proven otherwise (options, a late ACK taken)
@@ -123,7 +124,18 @@ void SynQueue::finish(const Context& cx, ListenerVerdict& v) const {
                                  "were both lost looks like a syncookie, so the SYN queue's upper bound allows one more",
                                  cx.loss));
             }
-            if (blurred) {
+            if (blurred && cx.loss.empty()) {
+                // No loss seen: the stateful count may be a sum over several SYN queues (an
+                // SO_REUSEPORT group, each SYN hashed to one), so it bounds nothing.
+                no_lower = true;
+                upper.reset();
+                v.queues_blurred = true;
+                warn("syn-queue-boundary-blurred",
+                     fmt::format("a syncookie ({}) was sent with fewer requests pending ({}) than were later admitted "
+                                 "statefully ({}), and no loss shows in the capture: SYN-ACKs lost unseen, or several "
+                                 "SYN queues behind the port (SO_REUSEPORT); the SYN queue is not measured",
+                                 who(first_blur->cite), first_blur->value, lower_));
+            } else if (blurred) {
                 if (upper) *upper += blurred + int(cookie_q_.count() > cookie_q_.best().size());
                 warn("syn-queue-boundary-blurred",
                      fmt::format("a syncookie ({}) was sent with fewer requests pending ({}) than were later admitted "
@@ -153,6 +165,7 @@ void SynQueue::finish(const Context& cx, ListenerVerdict& v) const {
                               "many pending): it was lost, not dropped");
     }
 
+    if (no_lower) return;
     if (upper && lower_ >= 1 && *upper == lower_) {
         v.syn_queue_capacity = lower_;
         v.evidence.push_back(fmt::format("SYN queue holds {} stateful request(s): {} was admitted with {} pending, "

@@ -72,6 +72,9 @@ struct ListenerVerdict {
 
     std::optional<StackVerdict> stack;     // stack families consistent with the wire (src/inference/stack.hpp)
 
+    bool several_queues = false;  // several accept queues behind the port (warning reuseport-group)
+    bool queues_blurred = false;  // a cookie before a stateful admission, no loss seen: maybe several
+    std::optional<int> full_at_most;  // the tightest full-moment bound, even when no capacity is given
     std::vector<Warning> warnings;
     std::optional<NoAnswer> no_answer;     // probe: the port did not answer, and why
     std::vector<std::string> evidence;     // one line per verdict, for people

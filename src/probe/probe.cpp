@@ -232,6 +232,12 @@ private:
     void send_syn(ProbeConn& c) { send(c, tcp::SYN, c.isn, 0, 0, true); }
     // RST+ACK for every sequence number the listener may expect; `again` repeats it.
     void send_rst(ProbeConn& c, bool again = false);
+    // Every first SYN-ACK so far had window 0: a SYN proxy answers (docs/middleboxes.md).
+    bool behind_synproxy() const {
+        for (const auto& l : engine_.tracker().listeners())
+            if (l.ep == o_.target) return l.synack_win0 > 0 && l.synack_win_open == 0;
+        return false;
+    }
     void complete(ProbeConn& c);  // final ACK and one byte of data
     const Flow* seen(const ProbeConn& c) const { return engine_.find(client_ep(c), o_.target); }
     Endpoint client_ep(const ProbeConn& c) const { return Endpoint{route_.source, c.sport}; }
@@ -260,6 +266,7 @@ private:
     void step_syn_queue();
     void step_retries();
     void step_accept_queue();
+    void check_split(ProbeConn& silent);
 
     ProbeOptions o_;
     Plan plan_;
@@ -460,10 +467,14 @@ void Prober::send_rst(ProbeConn& c, bool again) {
     auto* k = seen(c);
     if (!k || (!k->answered() && !Flow::seen(k->final_ack))) return;  // no state was created
     // RST with ACK: a deliberate abort, which the analyzer tells from the bare RST a
-    // kernel sends for a connection it does not know.
+    // kernel sends for a connection it does not know. Behind a SYN proxy (its SYN-ACKs
+    // have window 0) an ACK flag passes the proxy's cookie check and opens a real
+    // connection to the listener behind it, which then stays in its queue: a request that
+    // was never ACKed gets a bare RST there (in window, it ends the proxy's state).
     const bool isn = k->has(flowbit::server_isn);
     const uint32_t ack = isn ? k->server_isn + 1 : 0;
-    const uint8_t flags = isn ? (tcp::RST | tcp::ACK) : tcp::RST;
+    const bool bare = !isn || (c.ack_sent_ns == 0 && behind_synproxy());
+    const uint8_t flags = bare ? tcp::RST : (tcp::RST | tcp::ACK);
     send(c, flags, c.isn + 1, ack, 0, false);
     if (c.sent_payload) send(c, flags, c.isn + 1 + c.sent_payload, ack, 0, false);
     if (c.sent_fin) send(c, flags, c.isn + 2 + c.sent_payload, ack, 0, false);
@@ -870,10 +881,44 @@ void Prober::step_accept_queue() {
             // There was room after all (the drop was the SYN queue's): go on filling.
             established_one(pending);
             pending = new_conn();
-            if (!pending || !open_request(*pending)) break;
+            if (!pending) break;
+            if (!open_request(*pending)) {
+                check_split(*pending);  // its queue is full although `pending`'s had room
+                break;
+            }
             continue;
         }
+        check_split(*next);
         break;
+    }
+}
+
+// The queue was found full (`silent`'s SYNs met silence, a final ACK met it full). SYNs
+// from up to three fresh source ports, one at a time: one answered means some queue has
+// room although `silent`'s does not; an application that accepted in between would have
+// made room for `silent` too, so `silent`'s SYN is sent twice more right after the answer.
+// Both silent, with no handshake completed since the answered SYN, is what one accept
+// queue cannot do (Linux 4.10+ answers a SYN only with room, and only completions fill
+// it): several sockets share the port (SO_REUSEPORT). The analyzer draws that from the
+// capture (src/tracker/tracker.cpp after_room, warning reuseport-group); the fresh
+// requests are reset at once.
+void Prober::check_split(ProbeConn& silent) {
+    for (int i = 0; i < 3 && !g_stop; ++i) {
+        ProbeConn* f = new_conn();
+        if (!f) return;
+        const int64_t sent = now_ns();
+        send_syn(*f);
+        if (!wait_until(now_ns() + drop_wait(), [&] { return answered(*f); })) continue;
+        if (seen(*f)->has(flowbit::refused)) return;
+        // More than two round trips after the answered SYN, as the analyzer's rule asks.
+        const int64_t m = 2 * rtt_ns_ + 3 * kMs;
+        wait_until(sent + m, [] { return false; });
+        for (int k = 0; k < 2 && !g_stop && !answered(silent); ++k) {
+            send_syn(silent);
+            wait_until(now_ns() + drop_wait(), [&] { return answered(silent); });
+        }
+        send_rst(*f);
+        return;
     }
 }
 
@@ -931,7 +976,8 @@ double Prober::step_expected_s(const std::string& step, const Assume& a, int& co
         // what the final ACK to the full queue meets.
         const int n = std::max(0, o_.max_connections - conns);
         conns += n;
-        return n * (3 * pkt + 2 * a.rtt_s) + plan_.syn_tries * dw + I + overdue_margin(I) + 3 * dw;
+        // (and the fresh ports of check_split)
+        return n * (3 * pkt + 2 * a.rtt_s) + plan_.syn_tries * dw + I + overdue_margin(I) + 6 * dw;
     }
     return 0;
 }

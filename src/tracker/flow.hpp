@@ -41,6 +41,12 @@ inline constexpr uint32_t midstream = 1u << 16;        // no handshake seen: the
 inline constexpr uint32_t client_synack = 1u << 17;    // the client side sent SYN+ACK (not ours)
 inline constexpr uint32_t began_syn = 1u << 18;        // the flow's first segment was the client's SYN
 inline constexpr uint32_t ack_data = 1u << 19;         // the final ACK carried payload or FIN (not a bare ACK)
+// The listener's accept queue had room (another flow's SYN was answered) a while before one
+// of this flow's SYNs (syn_after_room), before two of them (syn2_after_room), before its
+// final ACK (ack_after_room), and no handshake completed in between (ListenerFacts::room_ns).
+inline constexpr uint32_t syn_after_room = 1u << 20;
+inline constexpr uint32_t syn2_after_room = 1u << 21;
+inline constexpr uint32_t ack_after_room = 1u << 22;
 }  // namespace flowbit
 
 struct Flow {

@@ -218,6 +218,13 @@ void Tracker::on_client(uint32_t i, Flow& f, const Segment& s, Result& r) {
     r.changes |= ch_client;
     const Off t = f.off(s.t_ns);
     ListenerFacts& L = listeners_[f.listener];
+    // Room a while ago (more than a round trip or two either side, so that what the capture
+    // shows in this order reached the listener in it) and no completion since.
+    auto after_room = [&] {
+        const int64_t m = 2 * L.rtt_ns.value_or(0) + kMs / 5;
+        return L.room_ns != INT64_MIN && L.room_ordinal != f.ordinal && L.completions == L.room_completions &&
+               s.t_ns - L.room_ns >= m && (L.completion_ns == INT64_MIN || L.room_ns - L.completion_ns >= m);
+    };
     if (s.flags & tcp::RST) {
         if (!Flow::seen(f.client_rst)) {
             f.client_rst = t;
@@ -249,7 +256,12 @@ void Tracker::on_client(uint32_t i, Flow& f, const Segment& s, Result& r) {
             f.last_syn = t;
             push(i, f, s, Dir::to_listener, EventKind::syn_retransmit);
         }
-        if (!f.answered()) f.cand_at_syn = L.completions;
+        if (!f.answered()) {
+            f.cand_at_syn = L.completions;
+            // Two of its SYNs after room, each with no completion since: both met another queue
+            // if the flow is never answered (one could be lost).
+            if (after_room()) f.bits |= f.has(flowbit::syn_after_room) ? flowbit::syn2_after_room : flowbit::syn_after_room;
+        }
         return;
     }
     if (s.flags & tcp::SYN) {  // SYN with ACK from the client side: simultaneous open; not ours
@@ -268,6 +280,7 @@ void Tracker::on_client(uint32_t i, Flow& f, const Segment& s, Result& r) {
             f.final_ack = t;
             r.changes |= ch_final_ack;
             if (s.payload > 0 || (s.flags & tcp::FIN)) f.bits |= flowbit::ack_data;
+            if (after_room()) f.bits |= flowbit::ack_after_room;
             if (!f.answered()) f.bits |= flowbit::synack_missing;
             if (Flow::seen(f.answered_syn)) {
                 if (L.completions == f.cand_at_syn) f.bits |= flowbit::no_entry_between;
@@ -286,7 +299,10 @@ void Tracker::on_client(uint32_t i, Flow& f, const Segment& s, Result& r) {
         }
         // Any ACK of a flow the listener has not yet shown to exist may be the one that
         // puts it into the accept queue.
-        if (f.has(flowbit::server_isn) && !Flow::seen(f.proof()) && !f.has(flowbit::midstream)) ++L.completions;
+        if (f.has(flowbit::server_isn) && !Flow::seen(f.proof()) && !f.has(flowbit::midstream)) {
+            ++L.completions;
+            L.completion_ns = s.t_ns;
+        }
         EventKind k = s.payload > 0 ? EventKind::data : EventKind::ack;
         if (s.flags & tcp::FIN) {
             k = EventKind::fin;
@@ -358,6 +374,11 @@ void Tracker::on_server(uint32_t i, Flow& f, const Segment& s, Result& r) {
             f.bits |= flowbit::synack_opts;
             if (!L.rtt_ns)
                 if (auto rtt = f.rtt_ns(); rtt && f.syn_count == 1) L.rtt_ns = rtt;
+            if (!f.has(flowbit::synack_missing) && f.answered_syn == f.last_syn && f.at(f.last_syn) > L.room_ns) {
+                L.room_ns = f.at(f.last_syn);
+                L.room_completions = f.cand_at_syn;  // completions at its latest SYN
+                L.room_ordinal = f.ordinal;
+            }
             if ((f.has(flowbit::syn_wscale) && s.opt.wscale) || (f.has(flowbit::syn_sack) && s.opt.sack_ok))
                 L.options_honoured = true;
             note_synack_shape(L, f, s);

@@ -34,6 +34,13 @@ struct ListenerFacts {
     // Client segments that may have completed a handshake (an ACK of a flow with a
     // SYN-ACK and no proof from the listener yet): the accept queue can only grow at one.
     uint32_t completions = 0;
+    int64_t completion_ns = INT64_MIN;  // capture time of the latest of them
+    // The latest room moment: the SYN of the latest first SYN-ACK that answered the flow's
+    // latest SYN (Linux 4.10+ answers a SYN only while the accept queue has room), the flow
+    // (ordinal) and `completions` then. A SYN or final ACK of another flow that meets a full
+    // queue after it, with no completion in between, met another queue (SO_REUSEPORT).
+    int64_t room_ns = INT64_MIN;
+    uint32_t room_completions = 0, room_ordinal = 0;
     std::optional<int64_t> rtt_ns;   // SYN -> SYN-ACK of the first flow answered at its SYN
     bool options_honoured = false;   // a SYN-ACK carried window scale or SACK that its SYN offered
     bool retransmits = false;        // a timer-driven SYN-ACK retransmission was seen

@@ -587,3 +587,43 @@ TEST_CASE("the probe's own resets: probe-reset, not half-open; their facts still
     CHECK(to_string(Fate::probe_reset) == std::string("probe-reset"));
     CHECK(parse_fate("probe-reset") == Fate::probe_reset);
 }
+
+namespace {
+// A (40000) pending, B (40001) answered, A's final ACK, C (40002) answered (room), then B's
+// final ACK meets a full queue (SYN-ACK retransmitted twice): with `entry_after_room` A's
+// ACK comes after C's SYN instead, which one queue explains.
+Analysis split_trace(bool entry_after_room) {
+    Trace t;
+    t.seg(0.000, 40000, true, tcp::SYN, 100, 0);
+    t.seg(0.001, 40000, false, tcp::SYN | tcp::ACK, 900, 101);
+    t.seg(0.100, 40001, true, tcp::SYN, 200, 0);
+    t.seg(0.101, 40001, false, tcp::SYN | tcp::ACK, 1900, 201);
+    if (!entry_after_room) t.seg(0.150, 40000, true, tcp::ACK, 101, 901);
+    t.seg(0.200, 40002, true, tcp::SYN, 300, 0);
+    t.seg(0.201, 40002, false, tcp::SYN | tcp::ACK, 2900, 301);
+    if (entry_after_room) t.seg(0.250, 40000, true, tcp::ACK, 101, 901);
+    t.seg(0.300, 40001, true, tcp::ACK, 201, 1901);
+    t.seg(1.101, 40001, false, tcp::SYN | tcp::ACK, 1900, 201);
+    t.seg(1.102, 40001, true, tcp::ACK, 201, 1901);
+    t.seg(3.101, 40001, false, tcp::SYN | tcp::ACK, 1900, 201);
+    t.seg(3.102, 40001, true, tcp::ACK, 201, 1901);
+    return t.run();
+}
+}  // namespace
+
+TEST_CASE("a final ACK on a full queue after another client's SYN found room, nothing completed between: several queues") {
+    Analysis a = split_trace(false);
+    REQUIRE(a.listeners.size() == 1);
+    const ListenerVerdict& l = a.listeners[0];
+    CHECK(conn(a, 40001)->fate == Fate::ack_dropped);
+    CHECK(warned(l, "reuseport-group"));
+    CHECK_FALSE(l.capacity);
+    CHECK_FALSE(l.capacity_at_least);
+    CHECK_FALSE(l.syn_queue_capacity);
+    CHECK(l.on_full_ack == AckPolicy::drop);  // a sysctl: the same for every socket
+
+    Analysis b = split_trace(true);  // A entered between C's SYN and B's ACK: one queue can do that
+    REQUIRE(b.listeners.size() == 1);
+    CHECK(conn(b, 40001)->fate == Fate::ack_dropped);
+    CHECK_FALSE(warned(b.listeners[0], "reuseport-group"));
+}
