@@ -149,8 +149,9 @@ void AcceptQueue::finish(const Context& cx, ListenerVerdict& v) const {
              fmt::format("{} at {} met a full accept queue although the SYN of another client was answered (room) "
                          "shortly before and no handshake completed in between: one queue cannot do that, so several "
                          "listening sockets share the port (SO_REUSEPORT, e.g. nginx `reuseport` with several "
-                         "workers) and each SYN is hashed to one of them; the counts the capture shows are sums over "
-                         "sockets, so no accept-queue or SYN-queue capacity is given",
+                         "workers) and each SYN is hashed to one of them (or the capture misses a completed "
+                         "handshake); the counts the capture shows are sums over sockets, so no accept-queue or "
+                         "SYN-queue capacity is given",
                          who(*split), at_time(split->t2 ? split->t2 : split->t, t0)));
         return;
     }

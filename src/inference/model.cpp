@@ -257,7 +257,8 @@ ListenerVerdict ListenerModel::finish(const Finish& fx) {
              fmt::format("the SYN queue held {} stateful requests before syncookies, but an accept queue was full "
                          "with at most {} connections in the whole port: one socket's SYN queue holds its backlog "
                          "(+1), no more than its accept queue, so several listening sockets share the port "
-                         "(SO_REUSEPORT) and the SYN-queue count is their sum; no SYN-queue capacity is given",
+                         "(SO_REUSEPORT) and the SYN-queue count is their sum (or the capture misses connections); "
+                         "no SYN-queue capacity is given",
                          *v.syn_queue_capacity, *v.full_at_most)});
     }
     // Several accept queues behind the port: every count above is a sum over sockets.

@@ -25,6 +25,7 @@
 #include <csignal>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <random>
 
@@ -793,6 +794,21 @@ void Prober::step_accept_queue() {
     // kAppKeepsUp of them with data or its own FIN (it accepted and read them) the step
     // stops instead of spending the whole budget on a queue that never fills.
     constexpr int kAppKeepsUp = 3;
+    // With syncookies on overflow and the SYN queue's count S measured, one Linux socket
+    // holds S or S + 1 established connections: far more held means something accepts
+    // without a word on the wire (a proxy such as haproxy in front of a stalled backend),
+    // and filling on would only spend the budget. Twice S and two more leaves room for a
+    // few sockets behind the port (SO_REUSEPORT, where S is their sum).
+    size_t most = std::numeric_limits<size_t>::max();
+    int syn_queue = 0;
+    {
+        Analysis a = snapshot();
+        if (!a.listeners.empty() && a.listeners[0].syncookies == CookieMode::on_overflow &&
+            a.listeners[0].syn_queue_capacity) {
+            syn_queue = *a.listeners[0].syn_queue_capacity;
+            most = size_t(2 * syn_queue + 2);
+        }
+    }
     std::vector<ProbeConn*> filled;
     auto accepted = [&] {
         int n = 0;
@@ -823,6 +839,15 @@ void Prober::step_accept_queue() {
                                           "(it answered their FIN with data or its own FIN): it keeps up, so the "
                                           "accept queue does not fill; stopped filling",
                                           n, filled.size())});
+            break;
+        }
+        if (filled.size() >= most) {
+            notes_.push_back({"accept-queue-past-syn-queue",
+                              fmt::format("{} connections held, while the SYN queue's {} stateful requests before "
+                                          "syncookies say one socket holds {} or {}: something accepts without "
+                                          "sending anything (a proxy in front, an application that reads nothing); "
+                                          "stopped filling",
+                                          filled.size(), syn_queue, syn_queue, syn_queue + 1)});
             break;
         }
         ProbeConn* next = new_conn();

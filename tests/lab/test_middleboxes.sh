@@ -34,7 +34,7 @@
 # After each probe: no `listenprobe*` nftables table left in the client namespace, and a
 # second later no connection from the client on the server's port (ss -tan).
 # s and h also assert the warning that names the middlebox (synproxy,
-# listener-accepts-silently); s also that the probe opened no connection behind the proxy
+# listener-accepts-silently), h that the probe stopped filling (accept-queue-past-syn-queue); s also that the probe opened no connection behind the proxy
 # (its resets of requests never ACKed are bare RSTs there).
 #
 # Environment as every lab test (lib.sh): LP_BIN, LP_BUILD, LP_ROOT; LP_KEEP=1.
@@ -210,6 +210,7 @@ lt_log "h: ground truth: $(grep -E ':(8080|9000) ' "$W/h.ss" | tr -s ' ' | tr '\
 check "h: set-up: haproxy listens with backlog 5" '[[ $(awk "\$4 == \"10.77.0.2:8080\" {print \$3}" "$W/h.ss") == 5 ]]'
 check "h: set-up: the backend's queue filled (haproxy forwarded)" '[[ $(awk "\$4 == \"10.77.0.2:9000\" {print \$2}" "$W/h.ss") == 6 ]]'
 verdicts h 8080 capacity=6 backlog=5 syn_queue=6 syncookies=on-overflow retries=5 syn=drop ack=drop
+check "h: the probe stopped filling once more was held than one socket can (accept-queue-past-syn-queue)" '[[ $(python3 -c "import json,sys; print(\"accept-queue-past-syn-queue\" in [w[\"code\"] for w in json.load(open(sys.argv[1]))[\"listeners\"][0][\"warnings\"]])" "$W/h.json") == True ]]'
 check "h: warning listener-accepts-silently" '[[ $(python3 -c "import json,sys; print(\"listener-accepts-silently\" in [w[\"code\"] for w in json.load(open(sys.argv[1]))[\"listeners\"][0][\"warnings\"]])" "$W/h.json") == True ]]'
 left_behind h 8080
 kill "${PIDS[-1]}" 2>/dev/null
