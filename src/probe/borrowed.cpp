@@ -61,10 +61,15 @@ IpAddress masked(const IpAddress& a, int bits) {
     return r;
 }
 
-// The solicited-node multicast address of `a` (ff02::1:ffXX:XXXX) and its MAC.
+// The solicited-node multicast address of `a` (ff02::1:ffXX:XXXX).
 IpAddress solicited_node(const IpAddress& a) {
     uint8_t b[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, a.bytes[13], a.bytes[14], a.bytes[15]};
     return IpAddress::from_v6(b);
+}
+
+// The Ethernet multicast MAC of an IPv6 multicast group (RFC 2464: 33:33 and its last 32 bits).
+std::array<uint8_t, 6> multicast_mac(const IpAddress& g) {
+    return {0x33, 0x33, g.bytes[12], g.bytes[13], g.bytes[14], g.bytes[15]};
 }
 
 uint16_t csum_fold(uint32_t sum) {
@@ -224,8 +229,8 @@ NeighbourResponder::NeighbourResponder(const BorrowedSource& b) : b_(b) {
         mr.mr_ifindex = b.ifindex;
         mr.mr_type = PACKET_MR_MULTICAST;
         mr.mr_alen = 6;
-        const uint8_t mac[6] = {0x33, 0x33, g.bytes[12], g.bytes[13], g.bytes[14], g.bytes[15]};
-        std::memcpy(mr.mr_address, mac, 6);
+        const auto mac = multicast_mac(g);
+        std::memcpy(mr.mr_address, mac.data(), 6);
         ::setsockopt(fd_, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr);
     }
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -265,10 +270,10 @@ void NeighbourResponder::check_unused(double wait_s) {
     } else {
         // Duplicate address detection (RFC 4862): from ::, to the solicited-node group.
         const IpAddress g = solicited_node(b_.addr);
-        const uint8_t mac[6] = {0x33, 0x33, g.bytes[12], g.bytes[13], g.bytes[14], g.bytes[15]};
+        const auto mac = multicast_mac(g);
         IpAddress unspec;
         unspec.family = 6;
-        n = build_nd(f, mac, b_.mac.data(), unspec, g, kNeighbourSolicit, 0, b_.addr, 0, nullptr);
+        n = build_nd(f, mac.data(), b_.mac.data(), unspec, g, kNeighbourSolicit, 0, b_.addr, 0, nullptr);
     }
     const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
     send_frame(f, n);
