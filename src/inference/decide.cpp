@@ -449,7 +449,11 @@ void end_part(Ctx& c) {
     }
     Off cut = kNoTime;
     bool server_cut = false;
-    if (Flow::seen(f.client_rst)) cut = f.client_rst;
+    // A timer retransmission well after the client's RST shows the RST never reached the
+    // listener (lost on the way): the request went on, to its deadline or a later end.
+    const bool rst_lost = Flow::seen(f.client_rst) && f.timer_rtx > 0 &&
+                          f.at(f.rtx_last) > f.at(f.client_rst) + 3 * c.rtt / 2 + 10 * kMs;
+    if (Flow::seen(f.client_rst) && !rst_lost) cut = f.client_rst;
     if (Flow::seen(f.server_rst) && f.server_rst < cut) {
         cut = f.server_rst;
         server_cut = true;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <string_view>
 
 #include "inference/evidence.hpp"
 #include "inference/schedule.hpp"
@@ -244,14 +245,19 @@ ListenerVerdict ListenerModel::finish(const Finish& fx) {
     if (sc.loss.empty() && late_answer_)
         sc.loss = fmt::format("{} was answered only at a retransmitted SYN", who(*late_answer_));
     syn_.finish(sc, v);
+    // No capacity (nor its lower bound) after all: drops them and the evidence lines that
+    // begin with `said`.
+    auto forget_capacity = [&v](std::string_view said) {
+        v.capacity = v.capacity_at_least = v.backlog = std::nullopt;
+        std::erase_if(v.evidence, [said](const std::string& e) { return e.starts_with(said); });
+    };
     // With syncookies on overflow one socket's SYN queue is full at its backlog (+ 1 from
     // 6.13), so its accept queue holds S or S + 1: a queue seen full with fewer than S in
     // the whole port means the S stateful requests were spread over several sockets.
     if (!v.several_queues && v.syncookies == CookieMode::on_overflow && v.syn_queue_capacity && v.full_at_most &&
         *v.full_at_most < *v.syn_queue_capacity) {
         v.several_queues = true;
-        v.capacity = v.capacity_at_least = v.backlog = std::nullopt;
-        std::erase_if(v.evidence, [](const std::string& e) { return e.starts_with("accept queue held at least"); });
+        forget_capacity("accept queue held at least");
         v.warnings.push_back(
             {"reuseport-group",
              fmt::format("the SYN queue held {} stateful requests before syncookies, but an accept queue was full "
@@ -271,8 +277,7 @@ ListenerVerdict ListenerModel::finish(const Finish& fx) {
     // for the queue that was full.
     if (v.queues_blurred && (v.capacity || v.capacity_at_least)) {
         if (v.capacity) v.capacity_at_most = std::min(v.capacity_at_most.value_or(*v.capacity), *v.capacity);
-        v.capacity = v.capacity_at_least = v.backlog = std::nullopt;
-        std::erase_if(v.evidence, [](const std::string& e) { return e.starts_with("accept queue held at least"); });
+        forget_capacity("accept queue held at least");
         for (auto& w : v.warnings)
             if (w.code == "syn-queue-boundary-blurred")
                 w.message += "; with several queues the accept queue's count is a sum too, so only its upper bound "
@@ -287,8 +292,7 @@ ListenerVerdict ListenerModel::finish(const Finish& fx) {
         const int s = *v.syn_queue_capacity;
         const int held = v.capacity.value_or(v.capacity_at_least.value_or(0));
         if (held > s + 1) {
-            v.capacity = v.capacity_at_least = v.backlog = std::nullopt;
-            std::erase_if(v.evidence, [](const std::string& e) { return e.starts_with("accept queue"); });
+            forget_capacity("accept queue");
             v.warnings.push_back(
                 {"listener-accepts-silently",
                  fmt::format("the accept queue would hold at least {} connections, but the SYN queue's {} stateful "
